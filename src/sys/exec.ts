@@ -1,0 +1,67 @@
+import { spawn, spawnSync, type SpawnOptions, type StdioOptions } from 'node:child_process';
+import { BerthError, unavailable } from '../base/errors.js';
+
+/** The only module that starts host processes. Container processes start through the runtime driver. */
+
+export interface ExecResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Throw when the process exits non-zero (default true). */
+  check?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Runs a program to completion, collecting output. A missing program is an 'unavailable' error. */
+export function execFile(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      signal: opts.signal,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') reject(unavailable(`${cmd}: executable not found in $PATH`, e));
+      else reject(e);
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    child.on('close', (code, signal) => {
+      const r: ExecResult = { code: code ?? 128, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      if ((opts.check ?? true) && r.code !== 0) {
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join('; ');
+        reject(new BerthError('internal', `${cmd} ${args[0] ?? ''} failed (exit ${r.code}${signal ? `, ${signal}` : ''}): ${detail}`));
+      } else resolve(r);
+    });
+  });
+}
+
+/** Synchronous variant, for cleanup paths that must finish before the process exits. */
+export function execFileSync(cmd: string, args: readonly string[], opts: { check?: boolean; input?: string } = {}): ExecResult {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable(`${cmd}: executable not found in $PATH`, r.error);
+    throw r.error;
+  }
+  const res: ExecResult = { code: r.status ?? 128, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  if ((opts.check ?? true) && res.code !== 0) {
+    throw new BerthError('internal', `${cmd} ${args[0] ?? ''} failed (exit ${res.code}): ${(res.stderr || res.stdout).trim()}`);
+  }
+  return res;
+}
+
+/** Starts a long-lived process with the given stdio; the caller owns it. */
+export function spawnProcess(cmd: string, args: readonly string[], stdio: StdioOptions, extra: SpawnOptions = {}) {
+  return spawn(cmd, args, { stdio, ...extra });
+}

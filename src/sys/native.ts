@@ -1,0 +1,45 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+
+/** The system calls Node.js lacks, from the berth_sys addon (native/berth_sys.c). */
+export interface NativeSys {
+  flock(fd: number, op: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
+export const MS_REMOUNT = 32;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 2;
+
+let cached: NativeSys | undefined;
+
+/** Locates the addon relative to this file, both from src/ (tsc output) and from the bundle. */
+export function native(): NativeSys {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'native', 'build', 'Release', 'berth_sys.node');
+    if (existsSync(p)) return (cached = require(p) as NativeSys);
+    dir = dirname(dir);
+  }
+  throw new Error('berth_sys native addon not built: run scripts/setup.sh (or npm run build)');
+}
