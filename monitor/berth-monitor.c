@@ -1,0 +1,1667 @@
+/*
+ * berth-monitor: the per-container monitor of berth.
+ *
+ * One monitor runs per container. It outlives the berth CLI that started it, owns the container's stdio, writes the
+ * container's log in Docker's json-file format, serves attach clients and records the container's exit.
+ *
+ * Contract with berth (all paths absolute):
+ *   berth-monitor --runtime PATH --runtime-root DIR --id ID --bundle DIR --dir CTRDIR --log-path FILE
+ *     [--tty] [--tty-size ROWSxCOLS] [--stdin] [--log-max-size BYTES] [--log-max-files N]
+ *     [--oom-file PATH] [--rootfs-mount PATH] [--sync-fd N] [--exit-command PATH [--exit-arg ARG]...]
+ *
+ *   - The process berth starts exits 0 at once; the monitor itself runs double-forked in its own session.
+ *   - Sync fd: exactly one JSON line, then closed: {"pid":N} once the container is created (berth then runs
+ *     `runtime start`), or {"error":"message"} when anything before that failed (the monitor then exits 1 and has
+ *     already cleaned up: runtime state deleted, --rootfs-mount unmounted).
+ *   - Files in CTRDIR: monitor.pid (the monitor's pid), pid (container pid, written by the runtime),
+ *     attach.sock (attach socket, 0600), ctl (FIFO: "1 ROWS COLS\n" resizes the tty), console.sock (tty only,
+ *     during create), exit.json (written once the container exited:
+ *     {"exitCode":N,"oomKilled":B,"signal":N|null,"finishedAt":"RFC3339Nano"}). All but exit.json are removed
+ *     when the monitor is done, so "monitor.pid is gone" means runtime state and mounts are cleaned up.
+ *   - Attach protocol: the monitor sends frames [type, 0, 0, 0, len as big-endian u32] + payload, type 1 stdout,
+ *     2 stderr, 3 exit (payload = the exit.json object, sent last, then the connection is closed). Bytes a client
+ *     sends go to the container's stdin when --stdin; a client's shutdown(SHUT_WR) closes the stdin pipe (non-tty),
+ *     a client that disconnects fully leaves stdin open. A client with more than 1 MiB of unsent output is dropped.
+ *   - Log file: one {"log":"...","stream":"stdout|stderr","time":"..."} object per line, lines split on '\n',
+ *     partial lines flushed at 16 KiB or at end of stream; rotated to FILE.1 .. FILE.(N-1).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 16384            /* partial lines are flushed as their own entry at this size */
+#define READ_CHUNK 32768              /* one read from a container output fd */
+#define CLIENT_MAX_PENDING (1u << 20) /* a client with more unsent output is dropped */
+#define MAX_CLIENTS 256
+#define STDIN_BUF 32768
+#define LOG_BUF 32768
+#define ERR_TEXT_MAX 4096
+#define DRAIN_MS 2000 /* after the container exited, wait this long at most for its output to end */
+#define FLUSH_MS 1000 /* time given to clients to take their last output and the exit frame */
+#define RUNTIME_KILL_MS 10000
+#define RUNTIME_DELETE_MS 30000
+
+enum { FRAME_STDOUT = 1, FRAME_STDERR = 2, FRAME_EXIT = 3 };
+
+static struct {
+	const char *runtime, *runtime_root, *id, *bundle, *dir, *log_path;
+	bool tty, stdin_open, have_size;
+	unsigned short rows, cols;
+	unsigned long long log_max_size;
+	unsigned log_max_files;
+	const char *oom_file, *rootfs_mount;
+	const char *exit_command;
+	char **exit_argv; /* exit_argv[0] = exit_command, NULL-terminated */
+	int n_exit_args;
+} opt = { .log_max_size = 10485760ULL, .log_max_files = 3 };
+
+static int sync_fd = -1;
+static int dir_fd = -1;
+static int sig_fd = -1;
+static int devnull = -1;
+
+/* Container process state. */
+static pid_t ctr_pid = -1;
+static bool ctr_exited;
+static int ctr_status;
+static struct timespec ctr_finished;
+
+/* ---------- small utilities ---------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *put_digits(char *p, unsigned long v, int width)
+{
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
+/* RFC3339 with nanoseconds in UTC, as Docker writes in json-file logs: 2026-11-28T22:27:50.123456789Z. */
+static void fmt_time(char out[40], const struct timespec *ts)
+{
+	struct tm tm;
+	gmtime_r(&ts->tv_sec, &tm);
+	char *p = put_digits(out, (unsigned long)(tm.tm_year + 1900) % 10000, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned long)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned long)ts->tv_nsec, 9);
+	*p++ = 'Z';
+	*p = 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void close_from(int lowfd)
+{
+	if (close_range((unsigned)lowfd, ~0U, 0) == 0)
+		return;
+	for (int fd = lowfd; fd < 4096; fd++)
+		close(fd);
+}
+
+static void xclose(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ---------- output buffer with optional fd sink ---------- */
+
+/* Appends to p; when full, flushes to fd (fd >= 0) or drops the rest (fd < 0). */
+struct sbuf {
+	char *p;
+	size_t cap, len;
+	int fd;
+	unsigned long long flushed; /* bytes written to fd so far */
+};
+
+static void sb_flush(struct sbuf *b)
+{
+	if (b->fd >= 0 && b->len > 0 && write_all(b->fd, b->p, b->len) == 0)
+		b->flushed += b->len;
+	b->len = 0;
+}
+
+static void sb_put(struct sbuf *b, const void *s, size_t n)
+{
+	const char *src = s;
+	while (n > 0) {
+		size_t room = b->cap - b->len;
+		if (room == 0) {
+			if (b->fd < 0)
+				return;
+			sb_flush(b);
+			room = b->cap;
+		}
+		size_t k = n < room ? n : room;
+		memcpy(b->p + b->len, src, k);
+		b->len += k;
+		src += k;
+		n -= k;
+	}
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at s: 1..4, 0 if invalid, -1 if it is a valid prefix cut off at n. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+	int len;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	for (int k = 1; k < len; k++) {
+		if ((size_t)k >= n)
+			return -1;
+		unsigned char d = s[k];
+		if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF))
+			return 0;
+	}
+	return len;
+}
+
+/* Where to cut s so that no UTF-8 sequence is split (a cut-off tail is carried to the next entry). */
+static size_t utf8_cut(const unsigned char *s, size_t n)
+{
+	for (size_t back = 1; back <= 3 && back <= n; back++) {
+		unsigned char c = s[n - back];
+		if (c < 0x80)
+			break;
+		if (c >= 0xC0)
+			return utf8_len(s + n - back, back) == -1 ? n - back : n;
+	}
+	return n;
+}
+
+/* JSON string body: quotes, backslash and control characters escaped, valid UTF-8 kept, invalid bytes U+FFFD. */
+static void json_escape(struct sbuf *b, const void *data, size_t n)
+{
+	const unsigned char *s = data;
+	size_t i = 0, start = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			int l = utf8_len(s + i, n - i);
+			if (l > 0) {
+				i += (size_t)l;
+				continue;
+			}
+		}
+		sb_put(b, s + start, i - start);
+		char esc[8];
+		switch (c) {
+		case '"': sb_str(b, "\\\""); break;
+		case '\\': sb_str(b, "\\\\"); break;
+		case '\n': sb_str(b, "\\n"); break;
+		case '\r': sb_str(b, "\\r"); break;
+		case '\t': sb_str(b, "\\t"); break;
+		default:
+			if (c < 0x20) {
+				snprintf(esc, sizeof esc, "\\u%04x", c);
+				sb_str(b, esc);
+			} else
+				sb_str(b, "\\ufffd");
+		}
+		i++;
+		start = i;
+	}
+	sb_put(b, s + start, i - start);
+}
+
+/* ---------- sync fd ---------- */
+
+static void sync_send(const char *line)
+{
+	if (sync_fd < 0)
+		return;
+	write_all(sync_fd, line, strlen(line));
+	xclose(&sync_fd);
+}
+
+static void report_error(const char *msg)
+{
+	char buf[ERR_TEXT_MAX + 64];
+	struct sbuf b = { .p = buf, .cap = sizeof buf - 4, .fd = -1 };
+	size_t n = strlen(msg);
+	sb_str(&b, "{\"error\":\"");
+	json_escape(&b, msg, n > 640 ? 640 : n); /* even all-escaped, it fits */
+	sb_str(&b, "\"}\n");
+	buf[b.len] = 0;
+	sync_send(buf);
+}
+
+/* ---------- files in CTRDIR ---------- */
+
+/* tmp + fsync + rename + fsync(dir), so readers see the old file or the whole new one. */
+static int atomic_write(const char *name, const char *data, size_t n)
+{
+	char tmp[128];
+	snprintf(tmp, sizeof tmp, ".%s.tmp.%d", name, (int)getpid());
+	int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, data, n) < 0 || fsync(fd) < 0) {
+		close(fd);
+		unlinkat(dir_fd, tmp, 0);
+		return -1;
+	}
+	close(fd);
+	if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+		unlinkat(dir_fd, tmp, 0);
+		return -1;
+	}
+	fsync(dir_fd);
+	return 0;
+}
+
+/* A unix socket address for CTRDIR/name; long directories go through /proc/<pid>/fd/<dir_fd>. */
+static void ctr_sockaddr(struct sockaddr_un *sa, const char *name, pid_t via_pid)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	size_t dl = strlen(opt.dir), nl = strlen(name);
+	if (dl + 1 + nl < sizeof sa->sun_path) {
+		memcpy(sa->sun_path, opt.dir, dl);
+		sa->sun_path[dl] = '/';
+		memcpy(sa->sun_path + dl + 1, name, nl + 1);
+	} else
+		snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/%d/fd/%d/%s", (int)via_pid, dir_fd, name);
+}
+
+static int unix_listen(const char *name, int backlog)
+{
+	struct sockaddr_un sa;
+	ctr_sockaddr(&sa, name, getpid());
+	unlinkat(dir_fd, name, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (r < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void remove_runtime_files(void)
+{
+	static const char *const names[] = { "attach.sock", "ctl", "console.sock", "pid", "monitor.pid" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		unlinkat(dir_fd, names[i], 0);
+}
+
+static void unmount_rootfs(void)
+{
+	if (opt.rootfs_mount)
+		umount2(opt.rootfs_mount, MNT_DETACH);
+}
+
+/* ---------- child processes ---------- */
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+}
+
+/* fork + exec with the given stdio; returns -1 with errno set when exec failed. */
+static pid_t spawn(char *const argv[], int in, int out, int err)
+{
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(ep[0]);
+		close(ep[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		reset_signals();
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			goto fail;
+		if (ep[1] != 3 && dup3(ep[1], 3, O_CLOEXEC) < 0)
+			goto fail;
+		close_from(4);
+		execv(argv[0], argv);
+	fail:;
+		int e = errno;
+		if (write(3, &e, sizeof e) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(ep[1]);
+	int e = 0;
+	ssize_t r;
+	do
+		r = read(ep[0], &e, sizeof e);
+	while (r < 0 && errno == EINTR);
+	close(ep[0]);
+	if (r == (ssize_t)sizeof e) {
+		waitpid(pid, NULL, 0);
+		errno = e;
+		return -1;
+	}
+	return pid;
+}
+
+static void drain_sigfd(void)
+{
+	struct signalfd_siginfo si;
+	while (read(sig_fd, &si, sizeof si) > 0)
+		;
+}
+
+static void note_reaped(pid_t p, int st)
+{
+	if (p == ctr_pid && !ctr_exited) {
+		ctr_exited = true;
+		ctr_status = st;
+		clock_gettime(CLOCK_REALTIME, &ctr_finished);
+	}
+}
+
+/* Reaps every exited child (the monitor is a subreaper), noting the container's status. */
+static void reap_all(void)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		note_reaped(p, st);
+}
+
+/*
+ * Waits for pid. With reap_others, other children are reaped meanwhile. After timeout_ms (< 0: never) pid is killed;
+ * returns 0 with *status set, or -1.
+ */
+static int wait_pid(pid_t pid, bool reap_others, int timeout_ms, int *status)
+{
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	bool killed = false;
+	for (;;) {
+		int st;
+		pid_t p;
+		while ((p = waitpid(reap_others ? -1 : pid, &st, WNOHANG)) > 0) {
+			note_reaped(p, st);
+			if (p == pid) {
+				if (status)
+					*status = st;
+				return 0;
+			}
+		}
+		if (p < 0 && errno == ECHILD)
+			return -1;
+		int wait_ms = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+			if (left <= 0) {
+				if (killed)
+					return -1;
+				kill(pid, SIGKILL);
+				killed = true;
+				deadline = now_ms() + 2000;
+				left = 2000;
+			}
+			wait_ms = (int)left;
+		}
+		struct pollfd pf = { .fd = sig_fd, .events = POLLIN };
+		if (poll(&pf, 1, wait_ms) > 0)
+			drain_sigfd();
+	}
+}
+
+/* Runs `runtime --root R args...` with stdio on /dev/null; returns its wait status or -1. */
+static int run_runtime(int timeout_ms, ...)
+{
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)opt.runtime;
+	argv[n++] = "--root";
+	argv[n++] = (char *)opt.runtime_root;
+	va_list ap;
+	va_start(ap, timeout_ms);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	pid_t p = spawn(argv, devnull, devnull, devnull);
+	int st;
+	if (p < 0 || wait_pid(p, true, timeout_ms, &st) < 0)
+		return -1;
+	return st;
+}
+
+/* ---------- json-file log ---------- */
+
+static char log_mem[LOG_BUF];
+static struct sbuf logb = { .p = log_mem, .cap = LOG_BUF, .fd = -1 };
+
+static void log_open(void)
+{
+	logb.fd = open(opt.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+	logb.flushed = (logb.fd >= 0 && fstat(logb.fd, &st) == 0) ? (unsigned long long)st.st_size : 0;
+}
+
+/* FILE -> FILE.1 -> ... -> FILE.(max-1); with max-files 1 the file is truncated instead. */
+static void log_rotate(void)
+{
+	sb_flush(&logb);
+	if (opt.log_max_files <= 1) {
+		if (logb.fd >= 0 && ftruncate(logb.fd, 0) == 0) {
+			logb.flushed = 0;
+			return;
+		}
+	} else {
+		char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+		for (unsigned i = opt.log_max_files - 1; i >= 1; i--) {
+			if (i == 1)
+				snprintf(src, sizeof src, "%s", opt.log_path);
+			else
+				snprintf(src, sizeof src, "%s.%u", opt.log_path, i - 1);
+			snprintf(dst, sizeof dst, "%s.%u", opt.log_path, i);
+			rename(src, dst);
+		}
+	}
+	xclose(&logb.fd);
+	log_open();
+}
+
+static void log_entry(int type, const char *data, size_t n, const char *ts)
+{
+	if (logb.fd < 0)
+		log_open();
+	if (logb.fd < 0)
+		return;
+	if (opt.log_max_size > 0 && logb.flushed + logb.len >= opt.log_max_size)
+		log_rotate();
+	sb_str(&logb, "{\"log\":\"");
+	json_escape(&logb, data, n);
+	sb_str(&logb, type == FRAME_STDERR ? "\",\"stream\":\"stderr\",\"time\":\"" : "\",\"stream\":\"stdout\",\"time\":\"");
+	sb_str(&logb, ts);
+	sb_str(&logb, "\"}\n");
+}
+
+/* ---------- attach clients ---------- */
+
+struct client {
+	int fd;
+	bool rd_closed, drop;
+	char *q; /* unsent output: q[qoff..qlen) */
+	size_t qoff, qlen, qcap;
+};
+
+static struct client clients[MAX_CLIENTS];
+static int nclients;
+static int attach_fd = -1;
+
+static void client_queue(struct client *c, const void *p, size_t n)
+{
+	if (c->drop || n == 0)
+		return;
+	size_t pending = c->qlen - c->qoff;
+	if (pending + n > CLIENT_MAX_PENDING) {
+		c->drop = true;
+		return;
+	}
+	if (c->qoff > 0 && c->qlen + n > c->qcap) {
+		memmove(c->q, c->q + c->qoff, pending);
+		c->qoff = 0;
+		c->qlen = pending;
+	}
+	if (c->qlen + n > c->qcap) {
+		size_t cap = c->qcap ? c->qcap : 4096;
+		while (cap < c->qlen + n)
+			cap *= 2;
+		char *q = realloc(c->q, cap);
+		if (!q) {
+			c->drop = true;
+			return;
+		}
+		c->q = q;
+		c->qcap = cap;
+	}
+	memcpy(c->q + c->qlen, p, n);
+	c->qlen += n;
+}
+
+static void client_flush(struct client *c)
+{
+	while (!c->drop && c->qoff < c->qlen) {
+		ssize_t w = send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0)
+			c->qoff += (size_t)w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		else
+			c->drop = true;
+	}
+	if (c->qoff == c->qlen) {
+		c->qoff = c->qlen = 0;
+		if (c->qcap > 65536) { /* give memory back after a burst */
+			free(c->q);
+			c->q = NULL;
+			c->qcap = 0;
+		}
+	}
+}
+
+static void client_frame(struct client *c, int type, const void *payload, size_t n)
+{
+	unsigned char h[8] = { (unsigned char)type, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+			       (unsigned char)(n >> 8), (unsigned char)n };
+	const char *p = payload;
+	if (c->drop)
+		return;
+	if (c->qoff == c->qlen) { /* nothing queued: try to send directly */
+		struct iovec iov[2] = { { h, 8 }, { (void *)p, n } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		ssize_t w;
+		do
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c->drop = true;
+				return;
+			}
+			w = 0;
+		}
+		size_t done = (size_t)w;
+		if (done < 8) {
+			client_queue(c, h + done, 8 - done);
+			client_queue(c, p, n);
+		} else
+			client_queue(c, p + (done - 8), n - (done - 8));
+		return;
+	}
+	client_queue(c, h, 8);
+	client_queue(c, p, n);
+	client_flush(c);
+}
+
+static void accept_clients(void)
+{
+	while (attach_fd >= 0) {
+		int fd = accept4(attach_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		if (nclients >= MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
+		clients[nclients++] = (struct client){ .fd = fd };
+	}
+}
+
+static void compact_clients(void)
+{
+	int j = 0;
+	for (int i = 0; i < nclients; i++) {
+		if (clients[i].drop) {
+			close(clients[i].fd);
+			free(clients[i].q);
+		} else
+			clients[j++] = clients[i];
+	}
+	nclients = j;
+}
+
+/* ---------- container stdio ---------- */
+
+struct ostream {
+	int fd;
+	int type;
+	bool eof;
+	size_t len;
+	char line[LOG_LINE_MAX]; /* the current, unterminated log line */
+};
+
+static struct ostream outs[2];
+static int nouts;
+static int master_fd = -1;  /* tty: pty master (output and input) */
+static int stdin_fd = -1;   /* non-tty with --stdin: write end of the stdin pipe */
+static bool stdin_eof_pending;
+static char inbuf[STDIN_BUF];
+static size_t in_off, in_len;
+static int ctl_fd = -1;
+
+/* Where client input goes, or -1 when it is discarded. */
+static int input_target(void)
+{
+	if (!opt.stdin_open || ctr_exited)
+		return -1;
+	if (opt.tty)
+		return (nouts > 0 && !outs[0].eof) ? master_fd : -1;
+	return stdin_fd;
+}
+
+static void close_stdin(void)
+{
+	xclose(&stdin_fd);
+	in_off = in_len = 0;
+	stdin_eof_pending = false;
+}
+
+static void stdin_write(void)
+{
+	int fd = input_target();
+	if (fd < 0) {
+		in_off = in_len = 0;
+		return;
+	}
+	while (in_off < in_len) {
+		ssize_t w = write(fd, inbuf + in_off, in_len - in_off);
+		if (w > 0)
+			in_off += (size_t)w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else if (w < 0 && errno == EAGAIN)
+			return;
+		else { /* the container closed its stdin: discard input from now on */
+			if (!opt.tty)
+				close_stdin();
+			in_off = in_len = 0;
+			return;
+		}
+	}
+	in_off = in_len = 0;
+	if (stdin_eof_pending && !opt.tty)
+		close_stdin();
+}
+
+static void client_read(struct client *c, short revents)
+{
+	static char scratch[4096];
+	int target = input_target();
+	char *dst = scratch;
+	size_t room = sizeof scratch;
+	if (target >= 0) {
+		if (in_off > 0) {
+			memmove(inbuf, inbuf + in_off, in_len - in_off);
+			in_len -= in_off;
+			in_off = 0;
+		}
+		dst = inbuf + in_len;
+		room = sizeof inbuf - in_len;
+		if (room == 0)
+			return;
+	}
+	ssize_t r = read(c->fd, dst, room);
+	if (r > 0) {
+		if (target >= 0) {
+			in_len += (size_t)r;
+			stdin_write();
+		}
+		return;
+	}
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	c->rd_closed = true;
+	if (r < 0 || (revents & POLLHUP)) { /* gone entirely: a detach, stdin stays open */
+		c->drop = true;
+		return;
+	}
+	/* shutdown(SHUT_WR) by the client: end of its input */
+	if (opt.stdin_open && !opt.tty && stdin_fd >= 0) {
+		stdin_eof_pending = true;
+		stdin_write();
+	}
+}
+
+static void handle_output(struct ostream *s, const char *data, size_t n)
+{
+	for (int i = 0; i < nclients; i++)
+		client_frame(&clients[i], s->type, data, n);
+
+	struct timespec now;
+	char ts[40];
+	clock_gettime(CLOCK_REALTIME, &now);
+	fmt_time(ts, &now);
+	while (n > 0) {
+		const char *nl = memchr(data, '\n', n);
+		size_t take = nl ? (size_t)(nl - data) + 1 : n;
+		size_t room = LOG_LINE_MAX - s->len;
+		bool complete = nl != NULL;
+		if (take > room) {
+			take = room;
+			complete = false;
+		}
+		memcpy(s->line + s->len, data, take);
+		s->len += take;
+		data += take;
+		n -= take;
+		if (complete) {
+			log_entry(s->type, s->line, s->len, ts);
+			s->len = 0;
+		} else if (s->len == LOG_LINE_MAX) {
+			size_t cut = utf8_cut((unsigned char *)s->line, s->len);
+			log_entry(s->type, s->line, cut, ts);
+			memmove(s->line, s->line + cut, s->len - cut);
+			s->len -= cut;
+		}
+	}
+	sb_flush(&logb);
+}
+
+static void stream_end(struct ostream *s)
+{
+	if (s->len > 0) {
+		struct timespec now;
+		char ts[40];
+		clock_gettime(CLOCK_REALTIME, &now);
+		fmt_time(ts, &now);
+		log_entry(s->type, s->line, s->len, ts);
+		s->len = 0;
+		sb_flush(&logb);
+	}
+	s->eof = true;
+	if (s->fd != master_fd) /* the pty master is closed at the end: it is also the stdin target */
+		xclose(&s->fd);
+}
+
+static void read_output(struct ostream *s)
+{
+	static char chunk[READ_CHUNK];
+	for (int iter = 0; iter < 4 && !s->eof; iter++) { /* bounded, so one busy stream cannot starve the rest */
+		ssize_t r = read(s->fd, chunk, sizeof chunk);
+		if (r > 0) {
+			handle_output(s, chunk, (size_t)r);
+			if ((size_t)r < sizeof chunk)
+				return;
+		} else if (r < 0 && errno == EINTR)
+			continue;
+		else if (r < 0 && errno == EAGAIN)
+			return;
+		else
+			stream_end(s); /* EOF, or EIO on a pty master once the slave side is gone */
+	}
+}
+
+static void set_winsize(unsigned rows, unsigned cols)
+{
+	if (master_fd < 0 || rows == 0 || cols == 0 || rows > 65535 || cols > 65535)
+		return;
+	struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+	ioctl(master_fd, TIOCSWINSZ, &ws);
+}
+
+static void ctl_line(char *line)
+{
+	char *end;
+	unsigned long type = strtoul(line, &end, 10);
+	if (end == line)
+		return;
+	if (type == 1) {
+		unsigned long rows = strtoul(end, &end, 10);
+		unsigned long cols = strtoul(end, &end, 10);
+		set_winsize((unsigned)rows, (unsigned)cols);
+	}
+}
+
+static void read_ctl(void)
+{
+	static char buf[256];
+	static size_t len;
+	for (;;) {
+		ssize_t r = read(ctl_fd, buf + len, sizeof buf - 1 - len);
+		if (r <= 0)
+			return;
+		len += (size_t)r;
+		char *start = buf, *nl;
+		while ((nl = memchr(start, '\n', len - (size_t)(start - buf))) != NULL) {
+			*nl = 0;
+			ctl_line(start);
+			start = nl + 1;
+		}
+		len -= (size_t)(start - buf);
+		memmove(buf, start, len);
+		if (len == sizeof buf - 1) /* a line that long is garbage */
+			len = 0;
+	}
+}
+
+/* ---------- exit ---------- */
+
+static bool read_oom(void)
+{
+	if (!opt.oom_file)
+		return false;
+	int fd = open(opt.oom_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (strncmp(line, "oom_kill ", 9) == 0)
+			return strtoull(line + 9, NULL, 10) > 0;
+	return false;
+}
+
+/* exit.json; code_override >= 0 replaces the container's own status (setup failures: 125). */
+static size_t exit_json(char *out, size_t cap, int code_override)
+{
+	int code = 125, sig = -1;
+	if (code_override < 0 && ctr_exited) {
+		if (WIFSIGNALED(ctr_status)) {
+			sig = WTERMSIG(ctr_status);
+			code = 128 + sig;
+		} else
+			code = WEXITSTATUS(ctr_status);
+	} else if (code_override >= 0)
+		code = code_override;
+	struct timespec t = ctr_finished;
+	if (!ctr_exited)
+		clock_gettime(CLOCK_REALTIME, &t);
+	char ts[40], sigs[16] = "null";
+	fmt_time(ts, &t);
+	if (sig >= 0)
+		snprintf(sigs, sizeof sigs, "%d", sig);
+	int n = snprintf(out, cap, "{\"exitCode\":%d,\"oomKilled\":%s,\"signal\":%s,\"finishedAt\":\"%s\"}", code,
+			 read_oom() ? "true" : "false", sigs, ts);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+/* Gives clients up to FLUSH_MS to take what is queued for them. */
+static void flush_clients(void)
+{
+	int64_t deadline = now_ms() + FLUSH_MS;
+	for (;;) {
+		struct pollfd pfd[MAX_CLIENTS];
+		int n = 0;
+		compact_clients();
+		for (int i = 0; i < nclients; i++) {
+			client_flush(&clients[i]);
+			if (!clients[i].drop && clients[i].qoff < clients[i].qlen)
+				pfd[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
+		}
+		int64_t left = deadline - now_ms();
+		if (n == 0 || left <= 0)
+			break;
+		poll(pfd, (nfds_t)n, (int)left);
+	}
+	for (int i = 0; i < nclients; i++)
+		clients[i].drop = true;
+	compact_clients();
+}
+
+static _Noreturn void finish(int code_override)
+{
+	close_stdin();
+	for (int i = 0; i < nouts; i++)
+		if (!outs[i].eof)
+			stream_end(&outs[i]);
+	xclose(&master_fd);
+	sb_flush(&logb);
+	xclose(&logb.fd);
+
+	char json[256];
+	size_t n = exit_json(json, sizeof json, code_override);
+	char file[260];
+	memcpy(file, json, n);
+	file[n] = '\n';
+	atomic_write("exit.json", file, n + 1);
+
+	accept_clients();
+	for (int i = 0; i < nclients; i++)
+		client_frame(&clients[i], FRAME_EXIT, json, n);
+	xclose(&attach_fd);
+	flush_clients();
+	xclose(&ctl_fd);
+
+	run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
+	unmount_rootfs();
+	remove_runtime_files();
+	reap_all();
+
+	if (!opt.exit_command)
+		exit(0);
+	xclose(&sig_fd);
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+	reset_signals();
+	close_from(3);
+	execv(opt.exit_command, opt.exit_argv);
+	_exit(127);
+}
+
+/* A failure after the container was created: kill it, and report through the sync fd or exit.json (125). */
+static _Noreturn void fatal_after_create(const char *msg)
+{
+	bool reported = sync_fd >= 0;
+	report_error(msg);
+	run_runtime(RUNTIME_KILL_MS, "kill", opt.id, "KILL", (char *)NULL);
+	if (ctr_pid > 0 && !ctr_exited) {
+		kill(ctr_pid, SIGKILL);
+		wait_pid(ctr_pid, true, 5000, NULL);
+	}
+	if (!reported)
+		finish(125);
+	for (int i = 0; i < nclients; i++)
+		clients[i].drop = true;
+	compact_clients();
+	run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
+	unmount_rootfs();
+	remove_runtime_files();
+	exit(1);
+}
+
+/* A failure before anything was created. */
+static _Noreturn void fatal_setup(const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+	report_error(msg);
+	unmount_rootfs();
+	if (dir_fd >= 0)
+		remove_runtime_files();
+	exit(1);
+}
+
+/* ---------- runtime create ---------- */
+
+/* runc's error text, last line, with logrus' `time=... level=error msg="..."` reduced to the message. */
+static void runtime_message(const char *text, size_t n, char *out, size_t cap)
+{
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		n--;
+	size_t start = n;
+	while (start > 0 && text[start - 1] != '\n')
+		start--;
+	const char *line = text + start, *end = text + n;
+	size_t o = 0;
+	const char *m = NULL;
+	for (const char *p = line; p + 4 <= end; p++)
+		if (memcmp(p, "msg=", 4) == 0 && (p == line || p[-1] == ' ')) {
+			m = p + 4;
+			break;
+		}
+	if (m && m < end && *m == '"') { /* Go-quoted string */
+		for (const char *p = m + 1; p < end && *p != '"' && o + 1 < cap; p++) {
+			if (*p == '\\' && p + 1 < end) {
+				p++;
+				out[o++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+			} else
+				out[o++] = *p;
+		}
+	} else if (m) {
+		for (const char *p = m; p < end && *p != ' ' && o + 1 < cap; p++)
+			out[o++] = *p;
+	} else {
+		for (const char *p = line; p < end && o + 1 < cap; p++)
+			out[o++] = *p;
+	}
+	out[o] = 0;
+}
+
+/* Receives the pty master that runc sends over the console socket; -2 means try again later. */
+static int recv_fd(int sock)
+{
+	char name[512];
+	struct iovec iov = { name, sizeof name };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (r < 0)
+		return (errno == EAGAIN || errno == EINTR) ? -2 : -1;
+	int fd = -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfds; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+			if (fd < 0)
+				fd = f;
+			else
+				close(f);
+		}
+	}
+	return fd;
+}
+
+static void append_tail(char *buf, size_t *len, const char *p, size_t n)
+{
+	if (n >= ERR_TEXT_MAX) {
+		p += n - (ERR_TEXT_MAX - 1);
+		n = ERR_TEXT_MAX - 1;
+	}
+	if (*len + n >= ERR_TEXT_MAX) {
+		size_t drop = *len + n - (ERR_TEXT_MAX - 1);
+		memmove(buf, buf + drop, *len - drop);
+		*len -= drop;
+	}
+	memcpy(buf + *len, p, n);
+	*len += n;
+}
+
+/* Reads what is there now; returns false at EOF or error. */
+static bool read_some(int fd, char *err, size_t *errlen)
+{
+	char tmp[4096];
+	for (;;) {
+		ssize_t r = read(fd, tmp, sizeof tmp);
+		if (r > 0) {
+			if (err)
+				append_tail(err, errlen, tmp, (size_t)r);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 && errno == EAGAIN;
+	}
+}
+
+static void create_container(void)
+{
+	int in_r = -1, in_w = -1, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+	int clisten = -1, cconn = -1;
+	char console_arg[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	if (pipe2(err_p, O_CLOEXEC) < 0)
+		fatal_setup("pipe");
+	if (opt.tty) {
+		clisten = unix_listen("console.sock", 1);
+		if (clisten < 0)
+			fatal_setup("console socket");
+		struct sockaddr_un sa;
+		ctr_sockaddr(&sa, "console.sock", getpid());
+		snprintf(console_arg, sizeof console_arg, "%s", sa.sun_path);
+	} else {
+		if (pipe2(out_p, O_CLOEXEC) < 0)
+			fatal_setup("pipe");
+		if (opt.stdin_open) {
+			int p[2];
+			if (pipe2(p, O_CLOEXEC) < 0)
+				fatal_setup("pipe");
+			in_r = p[0];
+			in_w = p[1];
+		}
+	}
+
+	char pidfile[PATH_MAX];
+	snprintf(pidfile, sizeof pidfile, "%s/pid", opt.dir);
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)opt.runtime;
+	argv[n++] = "--root";
+	argv[n++] = (char *)opt.runtime_root;
+	argv[n++] = "create";
+	argv[n++] = "--bundle";
+	argv[n++] = (char *)opt.bundle;
+	argv[n++] = "--pid-file";
+	argv[n++] = pidfile;
+	if (opt.tty) {
+		argv[n++] = "--console-socket";
+		argv[n++] = console_arg;
+	}
+	argv[n++] = (char *)opt.id;
+	argv[n] = NULL;
+
+	pid_t rp = opt.tty ? spawn(argv, devnull, devnull, err_p[1])
+			   : spawn(argv, in_r >= 0 ? in_r : devnull, out_p[1], err_p[1]);
+	if (rp < 0) {
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof what, "cannot run %s", opt.runtime);
+		fatal_setup(what);
+	}
+	xclose(&in_r);
+	xclose(&out_p[1]);
+	xclose(&err_p[1]);
+	set_nonblock(err_p[0]);
+	if (out_p[0] >= 0)
+		set_nonblock(out_p[0]);
+
+	/* Until runc exits, its stderr is error text; in tty mode the pty master arrives meanwhile. */
+	char errtext[ERR_TEXT_MAX];
+	size_t errlen = 0;
+	int st = 0;
+	bool err_open = true, out_open = out_p[0] >= 0;
+	for (;;) {
+		pid_t w = waitpid(rp, &st, WNOHANG);
+		if (w == rp || (w < 0 && errno == ECHILD))
+			break;
+		struct pollfd pfd[5];
+		int np = 0;
+		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+		if (err_open)
+			pfd[np++] = (struct pollfd){ .fd = err_p[0], .events = POLLIN };
+		if (out_open)
+			pfd[np++] = (struct pollfd){ .fd = out_p[0], .events = POLLIN };
+		if (clisten >= 0 && cconn < 0 && master_fd < 0)
+			pfd[np++] = (struct pollfd){ .fd = clisten, .events = POLLIN };
+		if (cconn >= 0 && master_fd < 0)
+			pfd[np++] = (struct pollfd){ .fd = cconn, .events = POLLIN };
+		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
+			fatal_setup("poll");
+		drain_sigfd();
+		if (err_open)
+			err_open = read_some(err_p[0], errtext, &errlen);
+		if (out_open)
+			out_open = read_some(out_p[0], NULL, NULL); /* runc prints nothing there; the container cannot yet */
+		if (clisten >= 0 && cconn < 0 && master_fd < 0)
+			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cconn >= 0 && master_fd < 0) {
+			int fd = recv_fd(cconn);
+			if (fd >= 0)
+				master_fd = fd;
+			else if (fd == -1)
+				xclose(&cconn);
+		}
+	}
+	if (err_open)
+		read_some(err_p[0], errtext, &errlen);
+	if (opt.tty && master_fd < 0) { /* runc sent it before exiting: it is waiting in the socket */
+		if (cconn < 0)
+			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cconn >= 0) {
+			int fd = recv_fd(cconn);
+			if (fd >= 0)
+				master_fd = fd;
+		}
+	}
+	xclose(&cconn);
+	xclose(&clisten);
+	if (opt.tty)
+		unlinkat(dir_fd, "console.sock", 0);
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char msg[ERR_TEXT_MAX];
+		runtime_message(errtext, errlen, msg, sizeof msg);
+		if (msg[0] == 0) {
+			if (WIFSIGNALED(st))
+				snprintf(msg, sizeof msg, "%s create: killed by signal %d", opt.runtime, WTERMSIG(st));
+			else
+				snprintf(msg, sizeof msg, "%s create: exit status %d", opt.runtime, WEXITSTATUS(st));
+		}
+		report_error(msg);
+		run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
+		unmount_rootfs();
+		remove_runtime_files();
+		exit(1);
+	}
+
+	/* From here on, failures must also remove the created container. */
+	if (opt.tty) {
+		xclose(&err_p[0]);
+		if (master_fd < 0)
+			fatal_after_create("the runtime did not send the console of the container");
+		set_nonblock(master_fd);
+		if (opt.have_size)
+			set_winsize(opt.rows, opt.cols);
+		outs[nouts++] = (struct ostream){ .fd = master_fd, .type = FRAME_STDOUT };
+	} else {
+		outs[nouts++] = (struct ostream){ .fd = out_p[0], .type = FRAME_STDOUT };
+		outs[nouts++] = (struct ostream){ .fd = err_p[0], .type = FRAME_STDERR };
+		stdin_fd = in_w;
+		if (stdin_fd >= 0)
+			set_nonblock(stdin_fd);
+	}
+}
+
+/* The container pid, which must be our child (via the subreaper) for its exit status to reach us. */
+static pid_t read_container_pid(void)
+{
+	char buf[64];
+	int fd = openat(dir_fd, "pid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	long pid = strtol(buf, NULL, 10);
+	if (pid <= 0)
+		return -1;
+
+	char path[64], stat[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, stat, sizeof stat - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	stat[n] = 0;
+	char *p = strrchr(stat, ')'), state;
+	int ppid;
+	if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid())
+		return -1;
+	return (pid_t)pid;
+}
+
+static void after_create(void)
+{
+	pid_t pid = read_container_pid();
+	if (pid <= 0)
+		fatal_after_create("cannot read the container's pid (or it is not a child of the monitor)");
+	ctr_pid = pid;
+
+	attach_fd = unix_listen("attach.sock", 128);
+	if (attach_fd < 0)
+		fatal_after_create("cannot create attach.sock");
+	unlinkat(dir_fd, "ctl", 0);
+	if (mkfifoat(dir_fd, "ctl", 0600) < 0)
+		fatal_after_create("cannot create the ctl fifo");
+	ctl_fd = openat(dir_fd, "ctl", O_RDWR | O_NONBLOCK | O_CLOEXEC); /* O_RDWR: never sees EOF */
+	if (ctl_fd < 0)
+		fatal_after_create("cannot open the ctl fifo");
+
+	char line[64];
+	snprintf(line, sizeof line, "{\"pid\":%d}\n", (int)pid);
+	sync_send(line);
+}
+
+/* ---------- main loop ---------- */
+
+static bool outputs_done(void)
+{
+	for (int i = 0; i < nouts; i++)
+		if (!outs[i].eof)
+			return false;
+	return true;
+}
+
+enum tag { T_SIG, T_ATTACH, T_CTL, T_OUT, T_STDIN, T_CLIENT };
+
+static void main_loop(void)
+{
+	static struct pollfd pfd[8 + MAX_CLIENTS];
+	static unsigned char tag[8 + MAX_CLIENTS];
+	static short idx[8 + MAX_CLIENTS];
+	int64_t drain_deadline = -1;
+
+	reap_all();
+	for (;;) {
+		if (ctr_exited && drain_deadline < 0) {
+			drain_deadline = now_ms() + DRAIN_MS;
+			close_stdin();
+		}
+		int timeout = -1;
+		if (drain_deadline >= 0) {
+			int64_t left = drain_deadline - now_ms();
+			if (outputs_done() || left <= 0)
+				return;
+			timeout = (int)left;
+		}
+
+		int n = 0;
+		bool input_pending = in_off < in_len && input_target() >= 0;
+		pfd[n] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+		tag[n++] = T_SIG;
+		pfd[n] = (struct pollfd){ .fd = attach_fd, .events = POLLIN };
+		tag[n++] = T_ATTACH;
+		pfd[n] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
+		tag[n++] = T_CTL;
+		for (int i = 0; i < nouts; i++) {
+			if (outs[i].eof)
+				continue;
+			short ev = POLLIN;
+			if (opt.tty && input_pending)
+				ev |= POLLOUT;
+			pfd[n] = (struct pollfd){ .fd = outs[i].fd, .events = ev };
+			tag[n] = T_OUT;
+			idx[n++] = (short)i;
+		}
+		if (!opt.tty && input_pending) {
+			pfd[n] = (struct pollfd){ .fd = stdin_fd, .events = POLLOUT };
+			tag[n++] = T_STDIN;
+		}
+		bool input_room = input_target() < 0 || in_len - in_off < sizeof inbuf;
+		for (int i = 0; i < nclients; i++) {
+			struct client *c = &clients[i];
+			short ev = 0;
+			if (!c->rd_closed && input_room)
+				ev |= POLLIN;
+			if (c->qoff < c->qlen)
+				ev |= POLLOUT;
+			pfd[n] = (struct pollfd){ .fd = c->fd, .events = ev };
+			tag[n] = T_CLIENT;
+			idx[n++] = (short)i;
+		}
+
+		int r = poll(pfd, (nfds_t)n, timeout);
+		if (r < 0) {
+			if (errno == EINTR || errno == ENOMEM || errno == EAGAIN)
+				continue;
+			fatal_after_create("poll failed");
+		}
+		for (int k = 0; k < n; k++) {
+			short re = pfd[k].revents;
+			if (!re)
+				continue;
+			switch (tag[k]) {
+			case T_SIG:
+				drain_sigfd();
+				reap_all();
+				break;
+			case T_ATTACH:
+				accept_clients();
+				break;
+			case T_CTL:
+				read_ctl();
+				break;
+			case T_OUT:
+				if (re & POLLOUT)
+					stdin_write();
+				if (re & (POLLIN | POLLHUP | POLLERR))
+					read_output(&outs[idx[k]]);
+				break;
+			case T_STDIN:
+				if (re & (POLLERR | POLLHUP))
+					close_stdin();
+				else
+					stdin_write();
+				break;
+			case T_CLIENT: {
+				struct client *c = &clients[idx[k]];
+				if (re & POLLOUT)
+					client_flush(c);
+				if (re & POLLIN)
+					client_read(c, re);
+				else if (re & (POLLHUP | POLLERR))
+					c->drop = true;
+				break;
+			}
+			}
+		}
+		compact_clients();
+	}
+}
+
+/* ---------- startup ---------- */
+
+static _Noreturn void usage(const char *msg)
+{
+	char line[512];
+	snprintf(line, sizeof line, "berth-monitor: %s\n", msg);
+	if (write(2, line, strlen(line)) < 0) { /* nothing to do */
+	}
+	line[strlen(line) - 1] = 0;
+	report_error(line + strlen("berth-monitor: "));
+	exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	opt.exit_argv = calloc((size_t)argc + 2, sizeof(char *));
+	if (!opt.exit_argv)
+		usage("out of memory");
+	/* find the sync fd first so that usage errors can be reported through it */
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--sync-fd") == 0) {
+			char *end;
+			long fd = strtol(argv[i + 1], &end, 10);
+			if (*end == 0 && fd >= 3 && fd < INT_MAX && fcntl((int)fd, F_GETFD) >= 0)
+				sync_fd = (int)fd;
+		}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--tty") == 0) {
+			opt.tty = true;
+			continue;
+		}
+		if (strcmp(a, "--stdin") == 0) {
+			opt.stdin_open = true;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			char m[256];
+			snprintf(m, sizeof m, "unknown flag or missing value: %.200s", a);
+			usage(m);
+		}
+		const char *v = argv[++i];
+		char *end = NULL;
+		if (strcmp(a, "--runtime") == 0)
+			opt.runtime = v;
+		else if (strcmp(a, "--runtime-root") == 0)
+			opt.runtime_root = v;
+		else if (strcmp(a, "--id") == 0)
+			opt.id = v;
+		else if (strcmp(a, "--bundle") == 0)
+			opt.bundle = v;
+		else if (strcmp(a, "--dir") == 0)
+			opt.dir = v;
+		else if (strcmp(a, "--log-path") == 0)
+			opt.log_path = v;
+		else if (strcmp(a, "--oom-file") == 0)
+			opt.oom_file = v;
+		else if (strcmp(a, "--rootfs-mount") == 0)
+			opt.rootfs_mount = v;
+		else if (strcmp(a, "--exit-command") == 0)
+			opt.exit_command = v;
+		else if (strcmp(a, "--exit-arg") == 0)
+			opt.exit_argv[1 + opt.n_exit_args++] = (char *)v;
+		else if (strcmp(a, "--sync-fd") == 0) {
+			if (sync_fd < 0)
+				usage("--sync-fd must name an open descriptor >= 3");
+		} else if (strcmp(a, "--log-max-size") == 0) {
+			opt.log_max_size = strtoull(v, &end, 10);
+			if (*v == '-' || *end)
+				usage("invalid --log-max-size");
+		} else if (strcmp(a, "--log-max-files") == 0) {
+			unsigned long n = strtoul(v, &end, 10);
+			if (*v == '-' || *end || n < 1 || n > 1000)
+				usage("invalid --log-max-files");
+			opt.log_max_files = (unsigned)n;
+		} else if (strcmp(a, "--tty-size") == 0) {
+			unsigned long r = strtoul(v, &end, 10), c = 0;
+			if (end != v && *end == 'x')
+				c = strtoul(end + 1, &end, 10);
+			if (*end || r == 0 || c == 0 || r > 65535 || c > 65535)
+				usage("invalid --tty-size (want ROWSxCOLS)");
+			opt.rows = (unsigned short)r;
+			opt.cols = (unsigned short)c;
+			opt.have_size = true;
+		} else {
+			char m[256];
+			snprintf(m, sizeof m, "unknown flag: %.200s", a);
+			usage(m);
+		}
+	}
+	const char *req[][2] = { { "--runtime", opt.runtime }, { "--runtime-root", opt.runtime_root },
+				 { "--id", opt.id },	   { "--bundle", opt.bundle },
+				 { "--dir", opt.dir },	   { "--log-path", opt.log_path } };
+	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+		char m[128];
+		if (!req[i][1] || !*req[i][1]) {
+			snprintf(m, sizeof m, "missing %s", req[i][0]);
+			usage(m);
+		}
+		if (i != 2 && req[i][1][0] != '/') {
+			snprintf(m, sizeof m, "%s must be an absolute path", req[i][0]);
+			usage(m);
+		}
+	}
+	if (opt.exit_command && opt.exit_command[0] != '/')
+		usage("--exit-command must be an absolute path");
+	if (opt.n_exit_args > 0 && !opt.exit_command)
+		usage("--exit-arg needs --exit-command");
+	opt.exit_argv[0] = (char *)opt.exit_command;
+}
+
+/* Double fork + setsid: the monitor is nobody's child but init's (or a subreaper's), in its own session. */
+static void daemonize(void)
+{
+	pid_t p = fork();
+	if (p < 0)
+		fatal_setup("fork");
+	if (p > 0)
+		_exit(0);
+	setsid();
+	p = fork();
+	if (p < 0)
+		fatal_setup("fork");
+	if (p > 0)
+		_exit(0);
+
+	if (sync_fd > 3)
+		close_range(3, (unsigned)sync_fd - 1, 0);
+	if (sync_fd >= 3) {
+		close_from(sync_fd + 1);
+		fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+	} else
+		close_from(3);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	if (chdir("/") < 0) { /* cannot fail for / */
+	}
+	umask(022);
+}
+
+static void setup(void)
+{
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		fatal_setup("open /dev/null");
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		fatal_setup("prctl(PR_SET_CHILD_SUBREAPER)");
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	sigaction(SIGHUP, &ign, NULL);
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGTERM, &ign, NULL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sig_fd < 0)
+		fatal_setup("signalfd");
+
+	dir_fd = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		fatal_setup(opt.dir);
+	unlinkat(dir_fd, "exit.json", 0); /* stale from an earlier run of this container */
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+	if (atomic_write("monitor.pid", pid, (size_t)n) < 0)
+		fatal_setup("write monitor.pid");
+	log_open();
+	if (logb.fd < 0)
+		fatal_setup(opt.log_path);
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN); /* before anything writes to the sync fd */
+	parse_args(argc, argv);
+	daemonize();
+	setup();
+	create_container();
+	after_create();
+	main_loop();
+	finish(-1);
+}

@@ -1,0 +1,182 @@
+import type { Command, CliContext } from '../context.js';
+import { flag } from '../context.js';
+import { CREATE_FLAGS, createOptions } from './container-flags.js';
+import { createContainer } from '../../engine/create.js';
+import { startContainer } from '../../engine/start.js';
+import {
+  stopContainer, killContainer, removeContainer, waitExit, pauseContainer, unpauseContainer, checkSignal,
+} from '../../engine/lifecycle.js';
+import { attachSession, ttySize } from '../session.js';
+import { parseBytes } from '../units.js';
+import { errorMessage } from '../exit.js';
+
+/**
+ * Runs `fn` for each argument like Docker's multi-container commands: prints each success, reports each failure
+ * on stderr, and exits 1 if any failed.
+ */
+async function forEach(ctx: CliContext, refs: string[], fn: (ref: string) => Promise<string | undefined>): Promise<number> {
+  let failed = 0;
+  for (const ref of refs) {
+    try {
+      const out = await fn(ref);
+      if (out !== undefined) ctx.stdout.write(`${out}\n`);
+    } catch (e) {
+      failed++;
+      ctx.stderr.write(`Error: ${errorMessage(e)}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export const create: Command = {
+  spec: { name: 'create', usage: 'berth create [OPTIONS] IMAGE [COMMAND] [ARG...]', description: 'Create a new container', flags: CREATE_FLAGS, minArgs: 1, interspersed: false },
+  startsProcess: true,
+  async run(ctx, p) {
+    const rec = createContainer(ctx.engine(), createOptions(p, parseBytes));
+    ctx.stdout.write(`${rec.Id}\n`);
+    return 0;
+  },
+};
+
+export const start: Command = {
+  spec: {
+    name: 'start', usage: 'berth start [OPTIONS] CONTAINER [CONTAINER...]', description: 'Start one or more stopped containers', minArgs: 1,
+    flags: [
+      { name: 'attach', short: 'a', type: 'bool', description: "Attach STDOUT/STDERR and forward signals" },
+      { name: 'interactive', short: 'i', type: 'bool', description: "Attach container's STDIN" },
+    ],
+  },
+  startsProcess: true,
+  async run(ctx, p) {
+    const engine = ctx.engine();
+    const attach = flag.bool(p, 'attach') || flag.bool(p, 'interactive');
+    if (attach) {
+      if (p.args.length > 1) throw new Error('you cannot start and attach multiple containers at once');
+      const rec = engine.containers.resolve(p.args[0]!);
+      const size = rec.Config.Tty ? ttySize(ctx) : undefined;
+      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}) });
+      if (!started.attach) return 0; // already running: nothing to attach in this version
+      return attachSession(ctx, engine, started.rec, started.attach, { stdin: flag.bool(p, 'interactive') && rec.Config.OpenStdin, autoRemove: rec.HostConfig.AutoRemove });
+    }
+    let failed = 0;
+    for (const ref of p.args) {
+      try {
+        await startContainer(engine, ref);
+        ctx.stdout.write(`${ref}\n`);
+      } catch (e) {
+        failed++;
+        ctx.stderr.write(`Error: ${errorMessage(e)}\n`);
+      }
+    }
+    if (failed) ctx.stderr.write('Error: failed to start containers: ' + p.args.slice(-failed).join(', ') + '\n');
+    return failed ? 1 : 0;
+  },
+};
+
+const TIME_FLAGS = [
+  { name: 'time', short: 't', type: 'int' as const, description: 'Seconds to wait before killing the container' },
+  { name: 'timeout', type: 'int' as const, description: 'Seconds to wait before killing the container', hidden: true },
+  { name: 'signal', short: 's', type: 'string' as const, description: 'Signal to send to the container' },
+];
+
+function stopTimeout(p: Parameters<Command['run']>[1]): number | undefined {
+  return flag.num(p, 'time') ?? flag.num(p, 'timeout');
+}
+
+export const stop: Command = {
+  spec: { name: 'stop', usage: 'berth stop [OPTIONS] CONTAINER [CONTAINER...]', description: 'Stop one or more running containers', minArgs: 1, flags: TIME_FLAGS },
+  async run(ctx, p) {
+    const t = stopTimeout(p);
+    const sig = flag.str(p, 'signal');
+    if (sig) checkSignal(sig);
+    return forEach(ctx, p.args, async (ref) => {
+      await stopContainer(ctx.engine(), ref, { ...(t !== undefined ? { timeoutSec: t } : {}), ...(sig ? { signal: sig } : {}) });
+      return ref;
+    });
+  },
+};
+
+export const restart: Command = {
+  spec: { name: 'restart', usage: 'berth restart [OPTIONS] CONTAINER [CONTAINER...]', description: 'Restart one or more containers', minArgs: 1, flags: TIME_FLAGS },
+  async run(ctx, p) {
+    const t = stopTimeout(p);
+    return forEach(ctx, p.args, async (ref) => {
+      await stopContainer(ctx.engine(), ref, t !== undefined ? { timeoutSec: t } : {});
+      await startContainer(ctx.engine(), ref);
+      return ref;
+    });
+  },
+};
+
+export const kill: Command = {
+  spec: {
+    name: 'kill', usage: 'berth kill [OPTIONS] CONTAINER [CONTAINER...]', description: 'Kill one or more running containers', minArgs: 1,
+    flags: [{ name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container', default: 'KILL' }],
+  },
+  async run(ctx, p) {
+    const sig = checkSignal(flag.str(p, 'signal') ?? 'KILL');
+    return forEach(ctx, p.args, async (ref) => {
+      await killContainer(ctx.engine(), ref, sig);
+      return ref;
+    });
+  },
+};
+
+export const rm: Command = {
+  spec: {
+    name: 'rm', usage: 'berth rm [OPTIONS] CONTAINER [CONTAINER...]', description: 'Remove one or more containers', minArgs: 1,
+    flags: [
+      { name: 'force', short: 'f', type: 'bool', description: 'Force the removal of a running container (uses SIGKILL)' },
+      { name: 'volumes', short: 'v', type: 'bool', description: 'Remove anonymous volumes associated with the container' },
+    ],
+  },
+  async run(ctx, p) {
+    const force = flag.bool(p, 'force');
+    return forEach(ctx, p.args, async (ref) => {
+      await removeContainer(ctx.engine(), ref, { force, volumes: flag.bool(p, 'volumes') });
+      return ref;
+    });
+  },
+};
+
+export const wait: Command = {
+  spec: { name: 'wait', usage: 'berth wait CONTAINER [CONTAINER...]', description: 'Block until one or more containers stop, then print their exit codes', minArgs: 1, flags: [] },
+  async run(ctx, p) {
+    return forEach(ctx, p.args, async (ref) => {
+      const rec = ctx.engine().containers.resolve(ref);
+      const after = await waitExit(ctx.engine(), rec.Id);
+      return String(after?.State.ExitCode ?? rec.State.ExitCode);
+    });
+  },
+};
+
+export const pause: Command = {
+  spec: { name: 'pause', usage: 'berth pause CONTAINER [CONTAINER...]', description: 'Pause all processes within one or more containers', minArgs: 1, flags: [] },
+  async run(ctx, p) {
+    return forEach(ctx, p.args, async (ref) => {
+      await pauseContainer(ctx.engine(), ref);
+      return ref;
+    });
+  },
+};
+
+export const unpause: Command = {
+  spec: { name: 'unpause', usage: 'berth unpause CONTAINER [CONTAINER...]', description: 'Unpause all processes within one or more containers', minArgs: 1, flags: [] },
+  async run(ctx, p) {
+    return forEach(ctx, p.args, async (ref) => {
+      await unpauseContainer(ctx.engine(), ref);
+      return ref;
+    });
+  },
+};
+
+export const rename: Command = {
+  spec: { name: 'rename', usage: 'berth rename CONTAINER NEW_NAME', description: 'Rename a container', minArgs: 2, maxArgs: 2, flags: [] },
+  async run(ctx, p) {
+    const rec = ctx.engine().containers.resolve(p.args[0]!);
+    ctx.engine().containers.rename(rec.Id, p.args[1]!);
+    return 0;
+  },
+};
+
+export { forEach };

@@ -1,0 +1,40 @@
+import type { Command } from '../context.js';
+import { flag } from '../context.js';
+import { CREATE_FLAGS, createOptions } from './container-flags.js';
+import { createContainer } from '../../engine/create.js';
+import { startContainer } from '../../engine/start.js';
+import { removeContainer } from '../../engine/lifecycle.js';
+import { attachSession, ttySize } from '../session.js';
+import { parseBytes } from '../units.js';
+import { cleanupCommand } from './cleanup.js';
+
+export const run: Command = {
+  spec: {
+    name: 'run',
+    usage: 'berth run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+    description: 'Create and run a new container from an image',
+    flags: [{ name: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' }, ...CREATE_FLAGS],
+    minArgs: 1,
+    interspersed: false,
+  },
+  startsProcess: true,
+  async run(ctx, p) {
+    const engine = ctx.engine();
+    const o = createOptions(p, parseBytes);
+    const rec = createContainer(engine, o);
+    const detach = flag.bool(p, 'detach');
+    try {
+      if (detach) {
+        await startContainer(engine, rec.Id, o.autoRemove ? { exitCommand: cleanupCommand(ctx, rec.Id) } : {});
+        ctx.stdout.write(`${rec.Id}\n`);
+        return 0;
+      }
+      const size = o.tty ? ttySize(ctx) : undefined;
+      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}) });
+      return await attachSession(ctx, engine, started.rec, started.attach!, { stdin: !!o.interactive, autoRemove: !!o.autoRemove });
+    } catch (e) {
+      if (o.autoRemove) await removeContainer(engine, rec.Id, { force: true, volumes: true }).catch(() => undefined);
+      throw e;
+    }
+  },
+};

@@ -1,0 +1,88 @@
+import { conflict } from '../base/errors.js';
+import { hex, type Digest } from '../base/digest.js';
+import { familiarString, parseReference, isIdPrefix } from '../image/reference.js';
+import type { Image } from '../image/types.js';
+import type { Engine } from './engine.js';
+
+/** Image use cases over the store: Docker's rmi rules, prune, and the unpacked-layer GC that follows both. */
+
+export interface RemoveResult {
+  untagged: string[];
+  deleted: string[];
+}
+
+function containersUsing(engine: Engine, img: Image): string[] {
+  return engine.containers.list().filter((c) => c.Image === img.id).map((c) => c.Id);
+}
+
+/**
+ * `rmi`: a name removes that name, and the image once it has none left; an id removes the image, which must have
+ * at most one name unless forced. An image used by a container is a conflict unless forced; forced, only its
+ * names go (like Docker, the image stays for the container).
+ */
+export function removeImage(engine: Engine, ref: string, force: boolean): RemoveResult {
+  const img = engine.images.resolve(ref);
+  const res: RemoveResult = { untagged: [], deleted: [] };
+  const byName = !isIdPrefix(ref) || img.repoTags.some((t) => sameName(t, ref));
+  const users = containersUsing(engine, img);
+  if (byName && img.repoTags.length + img.repoDigests.length > 1) {
+    const name = familiarString(parseReference(ref));
+    engine.images.untag(name);
+    res.untagged.push(name);
+    return res;
+  }
+  if (users.length > 0) {
+    if (!force) {
+      const what = byName ? `remove repository reference "${ref}"` : `delete ${hex(img.id).slice(0, 12)}`;
+      throw conflict(`conflict: unable to ${what} (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${hex(img.id).slice(0, 12)}`);
+    }
+    for (const t of [...img.repoTags, ...img.repoDigests]) {
+      engine.images.untag(t);
+      res.untagged.push(t);
+    }
+    return res;
+  }
+  if (!byName && img.repoTags.length > 1 && !force) {
+    throw conflict(`conflict: unable to delete ${hex(img.id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
+  }
+  res.untagged.push(...img.repoTags, ...img.repoDigests);
+  engine.images.removeImage(img.id);
+  res.deleted.push(img.id, ...img.config.rootfs.diff_ids.map((d) => d));
+  gcLayers(engine);
+  return res;
+}
+
+function sameName(tag: string, ref: string): boolean {
+  try {
+    return familiarString(parseReference(tag)) === familiarString(parseReference(ref));
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes unreferenced blobs and unpacked layers that no image in the store uses. Returns bytes freed. */
+export function gcLayers(engine: Engine): number {
+  const freed = engine.images.gcBlobs();
+  const used = new Set<string>();
+  for (const img of engine.images.list()) for (const d of img.config.rootfs.diff_ids) used.add(hex(d as Digest));
+  for (const l of engine.layers.list()) if (!used.has(l)) engine.layers.remove(l);
+  return freed;
+}
+
+/** `image prune`: dangling images (or with `all`, every image no container uses). */
+export function pruneImages(engine: Engine, all: boolean): { deleted: string[]; untagged: string[]; freed: number } {
+  const inUse = new Set(engine.containers.list().map((c) => c.Image));
+  const deleted: string[] = [];
+  const untagged: string[] = [];
+  let freed = 0;
+  for (const img of engine.images.list()) {
+    if (inUse.has(img.id)) continue;
+    if (!all && img.repoTags.length > 0) continue;
+    untagged.push(...img.repoTags);
+    engine.images.removeImage(img.id);
+    deleted.push(img.id);
+    freed += img.size;
+  }
+  gcLayers(engine);
+  return { deleted, untagged, freed };
+}

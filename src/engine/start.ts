@@ -1,0 +1,252 @@
+import { existsSync, readFileSync, rmSync, statSync, accessSync, constants } from 'node:fs';
+import { join, posix } from 'node:path';
+import type { Socket } from 'node:net';
+import { atomicWrite, atomicWriteJson, withLock } from '../base/fsutil.js';
+import { BerthError, conflict, wrap } from '../base/errors.js';
+import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
+import { resolveInRoot } from '../storage/rootpath.js';
+import { resolveUser } from '../security/users.js';
+import * as spec from '../runtime/spec.js';
+import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.js';
+import { startMonitor } from '../runtime/monitor.js';
+import { connectAttach } from '../runtime/attach.js';
+import { classifyStartError } from '../runtime/runc.js';
+import type { Engine } from './engine.js';
+import type { ContainerRecord } from './container.js';
+import { parseBytes } from '../cli/units.js';
+
+/** Where berth bind-mounts tini-static for --init. /dev is a tmpfs, so nothing lands in the container's layer. */
+export const INIT_PATH = '/dev/init';
+export const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/tini'];
+
+export interface StartOptions {
+  /** Connect to the container's output before it starts (run without -d, start -a). */
+  attach?: boolean;
+  ttySize?: { rows: number; cols: number };
+  /** Command to run when the container exits with no berth process around (run -d --rm). */
+  exitCommand?: string[];
+}
+
+export interface Started {
+  rec: ContainerRecord;
+  /** The attach connection, when asked for; connected before the process started, so no output is lost. */
+  attach?: Socket;
+}
+
+function hostNofileHard(): number {
+  const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
+}
+
+/** Mounts the container's overlay root (image layers read-only under its thin writable layer). */
+export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
+  const rootfs = rec.GraphDriver.Data.MergedDir;
+  if (isMountPoint(rootfs)) return rootfs;
+  const image = engine.images.resolve(rec.Image);
+  let lowers = await engine.layers.ensure(image);
+  if (lowers.length === 0) lowers = [engine.layers.emptyDir()];
+  mountOverlay(lowers, rec.GraphDriver.Data.UpperDir, rec.GraphDriver.Data.WorkDir, rootfs);
+  return rootfs;
+}
+
+/** Docker's 126/127 checks, done before the runtime is involved so the message is exact. */
+export function checkExecutable(rootfs: string, argv0: string, env: string[], cwd: string): void {
+  const notFound = () => new BerthError('command-not-found', `exec: "${argv0}": executable file not found in $PATH`);
+  let candidates: string[];
+  if (argv0.includes('/')) candidates = [posix.isAbsolute(argv0) ? argv0 : posix.join(cwd || '/', argv0)];
+  else {
+    const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+    candidates = path.split(':').filter(Boolean).map((d) => posix.join(d, argv0));
+  }
+  for (const c of candidates) {
+    const host = resolveInRoot(rootfs, c);
+    let st;
+    try {
+      st = statSync(host);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) {
+      if (argv0.includes('/')) throw new BerthError('cannot-invoke', `exec: "${argv0}": is a directory`);
+      continue;
+    }
+    if ((st.mode & 0o111) === 0) {
+      if (argv0.includes('/')) throw new BerthError('cannot-invoke', `exec: "${argv0}": permission denied`);
+      continue;
+    }
+    return;
+  }
+  if (argv0.includes('/')) throw new BerthError('command-not-found', `exec: "${argv0}": stat ${argv0}: no such file or directory`);
+  throw notFound();
+}
+
+function initBinary(): string {
+  for (const p of INIT_BINARIES) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // try the next
+    }
+  }
+  throw new BerthError('unavailable', `--init needs tini: none of ${INIT_BINARIES.join(', ')} exists (apt-get install tini)`);
+}
+
+/** Builds the runtime spec for this start of the container. */
+function containerSpec(engine: Engine, rec: ContainerRecord, rootfs: string, dir: string): spec.RuntimeSpec {
+  const hc = rec.HostConfig;
+  const c = rec.Config;
+  const user = resolveUser(rootfs, c.User || '');
+  const env = c.Env.some((e) => e.startsWith('HOME=')) ? c.Env : [...c.Env, `HOME=${user.home || '/'}`];
+  const args = [rec.Path, ...rec.Args];
+  const cwd = c.WorkingDir || '/';
+  checkExecutable(rootfs, rec.Path, env, cwd);
+
+  const mounts: spec.MountSpec[] = [
+    { destination: '/etc/resolv.conf', type: 'bind', source: rec.ResolvConfPath, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hostname', type: 'bind', source: rec.HostnamePath, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hosts', type: 'bind', source: rec.HostsPath, options: ['rbind', 'rprivate'] },
+  ];
+  for (const m of rec.Mounts) {
+    mounts.push({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', 'rprivate'] });
+  }
+  for (const [dst, opts] of Object.entries(hc.Tmpfs ?? {})) {
+    mounts.push({ destination: dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])] });
+  }
+  if (hc.Init) mounts.push({ destination: INIT_PATH, type: 'bind', source: initBinary(), options: ['rbind', 'ro', 'rprivate'] });
+
+  const opts: spec.SpecOption[] = [
+    spec.withArgs(hc.Init ? [INIT_PATH, '--', ...args] : args),
+    spec.withEnv(env),
+    spec.withCwd(cwd),
+    spec.withTerminal(c.Tty),
+    spec.withUser(user),
+    spec.withRootfs(rootfs, hc.ReadonlyRootfs),
+    spec.withRlimits({ nofile: hostNofileHard() }),
+    spec.withCgroupsPath(containerCgroupPath(rec.Id)),
+    spec.withMounts(mounts),
+    spec.withAnnotations({ 'org.opencontainers.image.ref.name': c.Image, 'io.berth.container.name': rec.Name.slice(1) }),
+  ];
+  if (hc.NetworkMode === 'host') opts.push(spec.withoutNamespace('network'), spec.withoutNamespace('uts'));
+  else opts.push(spec.withHostname(c.Hostname));
+  if (hc.Memory || hc.MemorySwap) opts.push(spec.withMemory(hc.Memory, hc.MemorySwap || undefined));
+  if (hc.NanoCpus) opts.push(spec.withCpus(hc.NanoCpus / 1e9));
+  if (hc.CpuShares) opts.push(spec.withCpuShares(hc.CpuShares));
+  if (hc.PidsLimit) opts.push(spec.withPidsLimit(hc.PidsLimit));
+  if (hc.Privileged) opts.push(spec.withPrivileged());
+  if (hc.CapDrop) opts.push(spec.withCapDrop(hc.CapDrop));
+  if (hc.CapAdd) opts.push(spec.withCapAdd(hc.CapAdd));
+  for (const so of hc.SecurityOpt ?? []) {
+    const [k, v] = so.includes('=') ? [so.slice(0, so.indexOf('=')), so.slice(so.indexOf('=') + 1)] : so.split(':');
+    if (k === 'no-new-privileges' && v !== 'false') opts.push(spec.withNoNewPrivileges());
+    else if (k === 'seccomp' && v === 'unconfined') opts.push(spec.withSeccomp('unconfined'));
+    else if (k === 'seccomp' && v) opts.push(spec.withSeccomp(JSON.parse(readFileSync(v, 'utf8')) as never));
+    else if (k === 'label' || k === 'apparmor') continue;
+    else throw new BerthError('invalid-argument', `Invalid --security-opt: "${so}"`);
+  }
+  const s = spec.buildSpec(...opts);
+  void dir;
+  return s;
+}
+
+function writeEtcFiles(rec: ContainerRecord): void {
+  const hostname = rec.HostConfig.NetworkMode === 'host' ? readFileSync('/etc/hostname', 'utf8').trim() : rec.Config.Hostname;
+  atomicWrite(rec.HostnamePath, `${hostname}\n`, { durable: false });
+  const hosts = rec.HostConfig.NetworkMode === 'host'
+    ? readFileSync('/etc/hosts', 'utf8')
+    : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`;
+  atomicWrite(rec.HostsPath, hosts, { durable: false });
+  let resolv = '';
+  try {
+    resolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    resolv = '';
+  }
+  // Loopback resolvers on the host are unreachable from a private network namespace (Docker drops them too).
+  if (rec.HostConfig.NetworkMode !== 'host') resolv = resolv.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
+  atomicWrite(rec.ResolvConfPath, resolv, { durable: false });
+}
+
+/**
+ * Starts a created or exited container: mount its root, write the bundle, hand it to a new monitor (which runs
+ * `runtime create`), optionally attach, then `runtime start`. On any failure everything is undone: the runtime
+ * state, the cgroup and the mount.
+ */
+export async function startContainer(engine: Engine, ref: string, o: StartOptions = {}): Promise<Started> {
+  const found = engine.containers.resolve(ref);
+  const id = found.Id;
+  return withLock(engine.paths.lock(`start-${id}`), async () => {
+    const rec = engine.containers.read(id)!;
+    if (rec.State.Running) {
+      if (rec.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
+      return { rec };
+    }
+    const dir = engine.containers.dir(id);
+    const cg = containerCgroupPath(id);
+    // Leftovers of the previous run, if its monitor could not clean up.
+    await engine.runtime.delete(id);
+    rmSync(join(dir, 'exit.json'), { force: true });
+
+    let rootfs: string | undefined;
+    let socket: Socket | undefined;
+    try {
+      rootfs = await mountRootfs(engine, rec);
+      writeEtcFiles(rec);
+      const s = containerSpec(engine, rec, rootfs, dir);
+      atomicWriteJson(join(dir, 'config.json'), s, { durable: false });
+      const lc = rec.HostConfig.LogConfig.Config;
+      const pid = await startMonitor({
+        runtime: engine.runtime.bin,
+        runtimeRoot: engine.runtime.root,
+        id,
+        bundle: dir,
+        dir,
+        logPath: rec.LogPath,
+        tty: rec.Config.Tty,
+        ...(o.ttySize ? { ttySize: o.ttySize } : {}),
+        stdin: rec.Config.OpenStdin,
+        logMaxSize: parseBytes(lc['max-size'] ?? '10m'),
+        logMaxFiles: Number(lc['max-file'] ?? 3),
+        oomFile: oomFile(cg),
+        rootfsMount: rootfs,
+        ...(o.exitCommand ? { exitCommand: o.exitCommand } : {}),
+      });
+      if (o.attach) socket = await connectAttach(join(dir, 'attach.sock'));
+      try {
+        await engine.runtime.start(id);
+      } catch (e) {
+        throw classifyStartError((e as Error).message);
+      }
+      const updated = engine.containers.update(id, (r) => {
+        Object.assign(r.State, {
+          Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false,
+          StartedAt: new Date().toISOString(), FinishedAt: r.State.FinishedAt,
+        });
+        r.GraphDriver.Data.LowerDir = '';
+      });
+      return { rec: updated, ...(socket ? { attach: socket } : {}) };
+    } catch (e) {
+      socket?.destroy();
+      await engine.runtime.kill(id, 'KILL').catch(() => undefined);
+      await engine.runtime.delete(id);
+      if (rootfs) unmount(rootfs);
+      removeCgroups(cg);
+      const err = e instanceof BerthError ? e : wrap(e, 'starting container');
+      try {
+        engine.containers.update(id, (r) => {
+          r.State.Error = err.message;
+          if (r.State.Status === 'created' || r.State.Status === 'exited') {
+            r.State.ExitCode = err.kind === 'command-not-found' ? 127 : err.kind === 'cannot-invoke' ? 126 : 128;
+          }
+        });
+      } catch {
+        // the record may be gone (removed meanwhile)
+      }
+      throw err;
+    }
+  });
+}
+
+export function containerRunning(rec: ContainerRecord): boolean {
+  return rec.State.Running && existsSync(join(rec.GraphDriver.Data.MergedDir));
+}

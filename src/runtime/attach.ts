@@ -1,0 +1,72 @@
+import { createConnection, type Socket } from 'node:net';
+import { openSync, writeSync, closeSync, constants } from 'node:fs';
+import type { ExitRecord } from '../engine/container.js';
+
+/**
+ * Client side of the monitor's attach socket. Output arrives framed as Docker's multiplexed stream
+ * (1 stdout, 2 stderr); a final frame of type 3 carries the exit record. Input is sent raw; ending it
+ * (half-close) closes the container's stdin.
+ */
+export interface AttachStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+}
+
+export function connectAttach(socketPath: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ path: socketPath, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Pumps a connected attach socket until the monitor closes it; resolves with the exit record if one came. */
+export function pumpAttach(sock: Socket, io: AttachStreams): Promise<ExitRecord | undefined> {
+  return new Promise((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
+    let exit: ExitRecord | undefined;
+    sock.on('data', (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      while (buf.length >= 8) {
+        const len = buf.readUInt32BE(4);
+        if (buf.length < 8 + len) break;
+        const type = buf[0];
+        const payload = buf.subarray(8, 8 + len);
+        buf = buf.subarray(8 + len);
+        if (type === 1) io.stdout.write(payload);
+        else if (type === 2) io.stderr.write(payload);
+        else if (type === 3) {
+          try {
+            exit = JSON.parse(payload.toString()) as ExitRecord;
+          } catch {
+            // a malformed exit frame: the caller falls back to exit.json
+          }
+        }
+      }
+    });
+    if (io.stdin) {
+      io.stdin.on('data', (d) => sock.write(d));
+      io.stdin.on('end', () => sock.end());
+    }
+    const done = () => {
+      io.stdin?.removeAllListeners('data');
+      if (io.stdin && 'pause' in io.stdin) (io.stdin as NodeJS.ReadStream).pause();
+      resolve(exit);
+    };
+    sock.on('close', done);
+    sock.on('error', () => sock.destroy());
+  });
+}
+
+/** Sends a terminal size to the monitor's control FIFO. */
+export function resizeTty(ctlPath: string, rows: number, cols: number): void {
+  try {
+    // Non-blocking: a FIFO whose monitor is gone fails with ENXIO instead of hanging.
+    const fd = openSync(ctlPath, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, `1 ${rows} ${cols}\n`);
+    closeSync(fd);
+  } catch {
+    // the container may be gone
+  }
+}
