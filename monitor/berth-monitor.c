@@ -21,7 +21,10 @@
  *   - Attach protocol: the monitor sends frames [type, 0, 0, 0, len as big-endian u32] + payload, type 1 stdout,
  *     2 stderr, 3 exit (payload = the exit.json object, sent last, then the connection is closed). Bytes a client
  *     sends go to the container's stdin when --stdin; a client's shutdown(SHUT_WR) closes the stdin pipe (non-tty),
- *     a client that disconnects fully leaves stdin open. A client with more than 1 MiB of unsent output is dropped.
+ *     a client that disconnects fully leaves stdin open.
+ *     Slow clients: while a client is more than 256 KiB behind, the monitor stops reading container output (the
+ *     container blocks on write, as with Docker), so attached clients lose nothing; a client that takes nothing for
+ *     5 s meanwhile (or gets 1 MiB behind) is dropped, so a stuck client holds the container 5 s at most.
  *   - Log file: one {"log":"...","stream":"stdout|stderr","time":"..."} object per line, lines split on '\n',
  *     partial lines flushed at 16 KiB or at end of stream; rotated to FILE.1 .. FILE.(N-1).
  */
@@ -29,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,13 +56,15 @@
 
 #define LOG_LINE_MAX 16384            /* partial lines are flushed as their own entry at this size */
 #define READ_CHUNK 32768              /* one read from a container output fd */
-#define CLIENT_MAX_PENDING (1u << 20) /* a client with more unsent output is dropped */
+#define CLIENT_HIGH_WATER (256u << 10) /* above this, container output waits for the client ... */
+#define CLIENT_STALL_MS 5000          /* ... unless it took nothing for this long: then it is dropped */
+#define CLIENT_MAX_PENDING (1u << 20) /* hard bound: a client with more unsent output is dropped at once */
 #define MAX_CLIENTS 256
 #define STDIN_BUF 32768
 #define LOG_BUF 32768
 #define ERR_TEXT_MAX 4096
 #define DRAIN_MS 2000 /* after the container exited, wait this long at most for its output to end */
-#define FLUSH_MS 1000 /* time given to clients to take their last output and the exit frame */
+#define FLUSH_MS 10000 /* at most this long for clients to take their last output and the exit frame */
 #define RUNTIME_KILL_MS 10000
 #define RUNTIME_DELETE_MS 30000
 
@@ -582,6 +588,7 @@ struct client {
 	bool rd_closed, drop;
 	char *q; /* unsent output: q[qoff..qlen) */
 	size_t qoff, qlen, qcap;
+	int64_t progress_ms; /* when the client last took output (or its queue last became non-empty) */
 };
 
 static struct client clients[MAX_CLIENTS];
@@ -593,6 +600,8 @@ static void client_queue(struct client *c, const void *p, size_t n)
 	if (c->drop || n == 0)
 		return;
 	size_t pending = c->qlen - c->qoff;
+	if (pending == 0)
+		c->progress_ms = now_ms();
 	if (pending + n > CLIENT_MAX_PENDING) {
 		c->drop = true;
 		return;
@@ -622,9 +631,10 @@ static void client_flush(struct client *c)
 {
 	while (!c->drop && c->qoff < c->qlen) {
 		ssize_t w = send(c->fd, c->q + c->qoff, c->qlen - c->qoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w > 0)
+		if (w > 0) {
 			c->qoff += (size_t)w;
-		else if (w < 0 && errno == EINTR)
+			c->progress_ms = now_ms();
+		} else if (w < 0 && errno == EINTR)
 			continue;
 		else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
@@ -688,7 +698,7 @@ static void accept_clients(void)
 			close(fd);
 			continue;
 		}
-		clients[nclients++] = (struct client){ .fd = fd };
+		clients[nclients++] = (struct client){ .fd = fd, .progress_ms = now_ms() };
 	}
 }
 
@@ -964,23 +974,32 @@ static size_t exit_json(char *out, size_t cap, int code_override)
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-/* Gives clients up to FLUSH_MS to take what is queued for them. */
+/* true when the client is over the high water mark and has taken nothing for CLIENT_STALL_MS: drop it. */
+static bool client_stalled(struct client *c, int64_t now)
+{
+	return c->qlen - c->qoff > CLIENT_HIGH_WATER && now - c->progress_ms >= CLIENT_STALL_MS;
+}
+
+/* Lets clients take what is queued for them: as long as they make progress, for FLUSH_MS at most. */
 static void flush_clients(void)
 {
 	int64_t deadline = now_ms() + FLUSH_MS;
 	for (;;) {
 		struct pollfd pfd[MAX_CLIENTS];
 		int n = 0;
-		compact_clients();
+		int64_t now = now_ms();
 		for (int i = 0; i < nclients; i++) {
-			client_flush(&clients[i]);
-			if (!clients[i].drop && clients[i].qoff < clients[i].qlen)
-				pfd[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
+			struct client *c = &clients[i];
+			client_flush(c);
+			if (c->qoff < c->qlen && now - c->progress_ms >= CLIENT_STALL_MS)
+				c->drop = true;
+			if (!c->drop && c->qoff < c->qlen)
+				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
 		}
-		int64_t left = deadline - now_ms();
-		if (n == 0 || left <= 0)
+		compact_clients();
+		if (n == 0 || now >= deadline)
 			break;
-		poll(pfd, (nfds_t)n, (int)left);
+		poll(pfd, (nfds_t)n, 200);
 	}
 	for (int i = 0; i < nclients; i++)
 		clients[i].drop = true;
@@ -1026,25 +1045,32 @@ static _Noreturn void finish(int code_override)
 	_exit(127);
 }
 
-/* A failure after the container was created: kill it, and report through the sync fd or exit.json (125). */
+/*
+ * A failure after the container was created: kill it, then report through the sync fd if still open (after the
+ * cleanup, so berth finds it done), else through exit.json with exit code 125.
+ */
 static _Noreturn void fatal_after_create(const char *msg)
 {
-	bool reported = sync_fd >= 0;
-	report_error(msg);
 	run_runtime(RUNTIME_KILL_MS, "kill", opt.id, "KILL", (char *)NULL);
 	if (ctr_pid > 0 && !ctr_exited) {
 		kill(ctr_pid, SIGKILL);
 		wait_pid(ctr_pid, true, 5000, NULL);
 	}
-	if (!reported)
+	if (sync_fd < 0)
 		finish(125);
-	for (int i = 0; i < nclients; i++)
-		clients[i].drop = true;
-	compact_clients();
 	run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
 	unmount_rootfs();
 	remove_runtime_files();
+	reap_all();
+	report_error(msg);
 	exit(1);
+}
+
+static _Noreturn void fatal_after_create_errno(const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+	fatal_after_create(msg);
 }
 
 /* A failure before anything was created. */
@@ -1052,10 +1078,10 @@ static _Noreturn void fatal_setup(const char *what)
 {
 	char msg[512];
 	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
-	report_error(msg);
 	unmount_rootfs();
 	if (dir_fd >= 0)
 		remove_runtime_files();
+	report_error(msg);
 	exit(1);
 }
 
@@ -1279,10 +1305,11 @@ static void create_container(void)
 			else
 				snprintf(msg, sizeof msg, "%s create: exit status %d", opt.runtime, WEXITSTATUS(st));
 		}
-		report_error(msg);
 		run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
 		unmount_rootfs();
 		remove_runtime_files();
+		reap_all();
+		report_error(msg);
 		exit(1);
 	}
 
@@ -1346,13 +1373,13 @@ static void after_create(void)
 
 	attach_fd = unix_listen("attach.sock", 128);
 	if (attach_fd < 0)
-		fatal_after_create("cannot create attach.sock");
+		fatal_after_create_errno("cannot create attach.sock");
 	unlinkat(dir_fd, "ctl", 0);
 	if (mkfifoat(dir_fd, "ctl", 0600) < 0)
-		fatal_after_create("cannot create the ctl fifo");
+		fatal_after_create_errno("cannot create the ctl fifo");
 	ctl_fd = openat(dir_fd, "ctl", O_RDWR | O_NONBLOCK | O_CLOEXEC); /* O_RDWR: never sees EOF */
 	if (ctl_fd < 0)
-		fatal_after_create("cannot open the ctl fifo");
+		fatal_after_create_errno("cannot open the ctl fifo");
 
 	char line[64];
 	snprintf(line, sizeof line, "{\"pid\":%d}\n", (int)pid);
@@ -1391,6 +1418,26 @@ static void main_loop(void)
 				return;
 			timeout = (int)left;
 		}
+		/*
+		 * Backpressure: while a client is behind by more than CLIENT_HIGH_WATER, container output is not read (the
+		 * container blocks, as with Docker), so attached clients get all of it. A client that takes nothing for
+		 * CLIENT_STALL_MS is dropped, so a stuck client cannot hold the container. Not while draining: the
+		 * container is gone and what is left in its pipes is bounded.
+		 */
+		bool held = false;
+		int64_t now = now_ms();
+		for (int i = 0; i < nclients; i++) {
+			struct client *c = &clients[i];
+			if (client_stalled(c, now))
+				c->drop = true;
+			else if (c->qlen - c->qoff > CLIENT_HIGH_WATER && drain_deadline < 0) {
+				held = true;
+				int left = (int)(c->progress_ms + CLIENT_STALL_MS - now);
+				if (timeout < 0 || left < timeout)
+					timeout = left > 0 ? left : 0;
+			}
+		}
+		compact_clients();
 
 		int n = 0;
 		bool input_pending = in_off < in_len && input_target() >= 0;
@@ -1403,9 +1450,11 @@ static void main_loop(void)
 		for (int i = 0; i < nouts; i++) {
 			if (outs[i].eof)
 				continue;
-			short ev = POLLIN;
+			short ev = held ? 0 : POLLIN;
 			if (opt.tty && input_pending)
 				ev |= POLLOUT;
+			if (!ev)
+				continue;
 			pfd[n] = (struct pollfd){ .fd = outs[i].fd, .events = ev };
 			tag[n] = T_OUT;
 			idx[n++] = (short)i;
@@ -1431,7 +1480,7 @@ static void main_loop(void)
 		if (r < 0) {
 			if (errno == EINTR || errno == ENOMEM || errno == EAGAIN)
 				continue;
-			fatal_after_create("poll failed");
+			fatal_after_create_errno("poll");
 		}
 		for (int k = 0; k < n; k++) {
 			short re = pfd[k].revents;
@@ -1657,6 +1706,9 @@ static void setup(void)
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN); /* before anything writes to the sync fd */
+	/* Fixed thresholds: big client queues are mmapped and go back to the kernel when freed (RSS stays low). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024);
 	parse_args(argc, argv);
 	daemonize();
 	setup();

@@ -73,10 +73,9 @@ export function tabwrite(text: string, opts: TabwriterOptions = {}): string {
 
 /**
  * Align rows of cells into columns like Docker's table output: each column as wide as its widest cell plus
- * `padding` (at least `minWidth`), the last cell of each row unpadded, so no trailing spaces. Every row ends with
- * "\n"; no rows give "".
+ * `padding` (at least `minWidth`), the last cell of each row unpadded, so no trailing spaces. Rows are joined with
+ * "\n" and there is no trailing newline (the caller adds it); no rows give "".
  */
 export function alignColumns(rows: string[][], padding = 3, minWidth = 10): string {
-  if (rows.length === 0) return '';
-  return tabwrite(rows.map((r) => r.join('\t')).join('\n') + '\n', { padding, minWidth });
+  return tabwrite(rows.map((r) => r.join('\t')).join('\n'), { padding, minWidth });
 }

@@ -14,6 +14,7 @@ import { classifyStartError } from '../runtime/runc.js';
 import type { Engine } from './engine.js';
 import type { ContainerRecord } from './container.js';
 import { parseBytes } from '../cli/units.js';
+import { capabilitiesFromMask } from '../security/capabilities.js';
 
 /** Where berth bind-mounts tini-static for --init. /dev is a tmpfs, so nothing lands in the container's layer. */
 export const INIT_PATH = '/dev/init';
@@ -31,6 +32,12 @@ export interface Started {
   rec: ContainerRecord;
   /** The attach connection, when asked for; connected before the process started, so no output is lost. */
   attach?: Socket;
+}
+
+/** The capabilities berth itself holds: --privileged can grant no more (root here lacks CAP_SYS_RESOURCE). */
+function hostCapabilities(): string[] {
+  const m = /CapBnd:\s*(\w+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? capabilitiesFromMask(m[1]!) : [];
 }
 
 function hostNofileHard(): number {
@@ -133,7 +140,7 @@ function containerSpec(engine: Engine, rec: ContainerRecord, rootfs: string, dir
   if (hc.NanoCpus) opts.push(spec.withCpus(hc.NanoCpus / 1e9));
   if (hc.CpuShares) opts.push(spec.withCpuShares(hc.CpuShares));
   if (hc.PidsLimit) opts.push(spec.withPidsLimit(hc.PidsLimit));
-  if (hc.Privileged) opts.push(spec.withPrivileged());
+  if (hc.Privileged) opts.push(spec.withHostCapabilities(hostCapabilities()), spec.withPrivileged());
   if (hc.CapDrop) opts.push(spec.withCapDrop(hc.CapDrop));
   if (hc.CapAdd) opts.push(spec.withCapAdd(hc.CapAdd));
   for (const so of hc.SecurityOpt ?? []) {

@@ -279,8 +279,10 @@ export class ImageStore {
   /**
    * Writes config and manifest blobs and adds the images to the index in one atomic update. A name already
    * pointing at another image moves here; an image left without names stays as a dangling entry. An image
-   * added without names that is already in the index keeps its names. Layer and config blobs must be present
-   * ('corrupt' otherwise: e.g. a gcBlobs ran while they were ingested without a lease).
+   * added without names that is already in the index keeps its names. Image identity is the id (config
+   * digest), as in Docker: a nameless manifest is not kept next to another manifest of the same id (e.g. the
+   * same image with compressed layers), and addImage then returns that other one. Layer and config blobs
+   * must be present ('corrupt' otherwise: e.g. a gcBlobs ran while they were ingested without a lease).
    */
   addImages(images: NewImage[]): Image[] {
     const wanted = images.map((img) => (img.names ?? []).map(normalizeName));
@@ -297,12 +299,28 @@ export class ImageStore {
           desc.platform = { architecture: config.architecture, os: config.os };
           if (config.variant) desc.platform.variant = config.variant;
         }
-        setNames(idx, desc, wanted[i]!);
+        setNames(idx, desc, wanted[i]!, this.idOf);
         return digest;
       });
       return { digests, idx };
     });
-    return digests.map((d) => this.imageFromIndex(d, idx) ?? missing(d));
+    // A manifest not kept because another one of the same image id is there resolves to that one.
+    return digests.map((d) => this.imageFromIndex(d, idx) ?? this.sameId(d, idx) ?? missing(d));
+  }
+
+  /** The image id (config digest) of a stored manifest, or undefined if unreadable. */
+  private readonly idOf = (manifestDigest: string): string | undefined => {
+    try {
+      return this.readJson<Manifest>(manifestDigest as Digest).config?.digest;
+    } catch {
+      return undefined;
+    }
+  };
+
+  private sameId(manifestDigest: Digest, idx: ImageIndex): Image | undefined {
+    const id = this.idOf(manifestDigest);
+    const other = id && idx.manifests.find((d) => this.idOf(d.digest) === id);
+    return other ? this.imageFromIndex(other.digest, idx) : undefined;
   }
 
   /** The OCI manifest for a config and layers; writes the config blob. */
@@ -313,7 +331,9 @@ export class ImageStore {
       schemaVersion: 2,
       mediaType: MEDIA_OCI_MANIFEST,
       config: { mediaType: MEDIA_OCI_CONFIG, digest: configDigest, size: configBytes.length },
-      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}) })),
+      layers: layers.map((l) => ({
+        mediaType: l.mediaType, digest: l.digest, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}),
+      })),
     };
     return Buffer.from(JSON.stringify(manifest));
   }
@@ -330,7 +350,8 @@ export class ImageStore {
     const config = this.readJson<ImageConfig>(m.config.digest);
     const diffIds = config?.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== m.layers.length) {
-      throw corrupt(`image ${m.config.digest}: ${m.layers.length} layers but ${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids`);
+      const n = Array.isArray(diffIds) ? diffIds.length : 'no';
+      throw corrupt(`image ${m.config.digest}: ${m.layers.length} layers but ${n} rootfs.diff_ids`);
     }
   }
 
@@ -365,8 +386,9 @@ export class ImageStore {
     if (ref) {
       if (ref.digest) {
         const exact = `${ref.name}@${ref.digest}`;
+        const inRepo = (i: Image) => namesOf(idx, i.manifestDigest).some((n) => repoOf(n) === ref.name);
         const hit = images.find((i) => i.manifestDigest === byName(idx, exact)) ??
-          images.find((i) => i.manifestDigest === ref.digest && namesOf(idx, i.manifestDigest).some((n) => repoOf(n) === ref.name));
+          images.find((i) => i.manifestDigest === ref.digest && inRepo(i));
         if (hit) return hit;
       } else {
         const digest = byName(idx, referenceString(ref));
@@ -400,14 +422,15 @@ export class ImageStore {
     this.updateIndex((idx) => {
       const desc = idx.manifests.find((d) => d.digest === img.manifestDigest);
       if (!desc) throw noSuchImage(refOrId); // removed concurrently
-      setNames(idx, desc, [referenceString(ref)]);
+      setNames(idx, desc, [referenceString(ref)], this.idOf);
     });
     return this.imageFromIndex(img.manifestDigest, this.readIndex()) ?? noSuchImage(refOrId);
   }
 
   /**
    * Removes one name (tag or repo digest). The image stays in the index, dangling if that was its last
-   * name: deleting it is the caller's decision (removeImage). Returns the image as it is now.
+   * name: deleting it is the caller's decision (removeImage). Returns the image as it is now (when the
+   * manifest was dropped for another of the same id, that one).
    */
   untag(name: string): Image {
     const full = normalizeName(name);
@@ -416,10 +439,11 @@ export class ImageStore {
       const hit = idx.manifests.find((d) => entryName(d) === full);
       if (!hit) throw noSuchImage(familiarString(ref));
       idx.manifests = idx.manifests.filter((d) => entryName(d) !== full);
-      if (!idx.manifests.some((d) => d.digest === hit.digest)) idx.manifests.push(withoutNames(hit));
+      keepNameless(idx, hit, this.idOf);
       return hit.digest;
     });
-    return this.imageFromIndex(digest, this.readIndex()) ?? missing(digest);
+    const idx = this.readIndex();
+    return this.imageFromIndex(digest, idx) ?? this.sameId(digest, idx) ?? missing(digest);
   }
 
   /**
@@ -570,7 +594,9 @@ function repoOf(fullName: string): string | undefined {
 
 function withoutNames(d: Descriptor): Descriptor {
   const { annotations, ...rest } = d;
-  const kept = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k !== ANNOTATION_IMAGE_NAME && k !== ANNOTATION_REF_NAME));
+  const kept = Object.fromEntries(
+    Object.entries(annotations ?? {}).filter(([k]) => k !== ANNOTATION_IMAGE_NAME && k !== ANNOTATION_REF_NAME),
+  );
   return Object.keys(kept).length ? { ...rest, annotations: kept } : rest;
 }
 
@@ -583,9 +609,10 @@ function withName(d: Descriptor, full: string): Descriptor {
 
 /**
  * Makes `desc` the target of each name, in place: entries with those names elsewhere are dropped (their image
- * becomes dangling if nameless now), and the image keeps one entry per name or one bare entry if it has none.
+ * keeps a nameless entry if that was its last name), and `desc` ends with one entry per name, or one nameless
+ * entry if it has no names.
  */
-function setNames(idx: ImageIndex, desc: Descriptor, names: string[]): void {
+function setNames(idx: ImageIndex, desc: Descriptor, names: string[], idOf: IdOf): void {
   const bare = withoutNames(desc);
   const losers = new Map<string, Descriptor>();
   for (const name of names) {
@@ -593,12 +620,23 @@ function setNames(idx: ImageIndex, desc: Descriptor, names: string[]): void {
     idx.manifests = idx.manifests.filter((d) => entryName(d) !== name || d.digest === desc.digest);
     if (!idx.manifests.some((d) => d.digest === desc.digest && entryName(d) === name)) idx.manifests.push(withName(bare, name));
   }
-  for (const [digest, d] of losers) {
-    if (!idx.manifests.some((e) => e.digest === digest)) idx.manifests.push(withoutNames(d));
-  }
+  for (const d of losers.values()) keepNameless(idx, d, idOf);
   const named = idx.manifests.some((d) => d.digest === desc.digest && entryName(d) !== undefined);
   if (named) idx.manifests = idx.manifests.filter((d) => d.digest !== desc.digest || entryName(d) !== undefined);
-  else if (!idx.manifests.some((d) => d.digest === desc.digest)) idx.manifests.push(bare);
+  else keepNameless(idx, desc, idOf);
+}
+
+type IdOf = (manifestDigest: string) => string | undefined;
+
+/**
+ * After `d` lost a name: if its manifest has no entry left, add a nameless (dangling) one, unless another
+ * manifest of the same image id is in the index, which then stands for the image.
+ */
+function keepNameless(idx: ImageIndex, d: Descriptor, idOf: IdOf): void {
+  if (idx.manifests.some((e) => e.digest === d.digest)) return;
+  const id = idOf(d.digest);
+  if (id !== undefined && idx.manifests.some((e) => idOf(e.digest) === id)) return;
+  idx.manifests.push(withoutNames(d));
 }
 
 function byIdPrefix(images: Image[], prefix: string): Image | undefined {

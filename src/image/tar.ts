@@ -197,6 +197,12 @@ function parsePax(data: Buffer, at: number): PaxRecords {
   return out;
 }
 
+function paxSize(recs: PaxRecords | undefined): number {
+  let n = 0;
+  for (const [k, v] of recs ?? []) n += k.length + v.length;
+  return n;
+}
+
 function paxNumber(v: Buffer, key: string, at: number, fractional = false): number {
   const s = v.toString('latin1');
   const re = fractional ? /^-?[0-9]+(\.[0-9]*)?$/ : /^[0-9]+$/;
@@ -280,6 +286,10 @@ export async function* readTar(
           }
         } else {
           pax = new Map([...(pax ?? []), ...recs]);
+        }
+        // several extension headers in a row must not add up to more than one may hold
+        if (paxSize(global) + paxSize(pax) > MAX_META_SIZE) {
+          throw corrupt(`invalid tar header at offset ${at}: extension headers too large`);
         }
         continue;
       }

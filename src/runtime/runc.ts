@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawnProcess } from '../sys/exec.js';
+import { execFile, execFileSync, spawnProcess, lookPath } from '../sys/exec.js';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { StdioOptions } from 'node:child_process';
 
@@ -15,7 +15,13 @@ export interface RuntimeState {
  * Creation is done by the monitor (src/runtime/monitor.ts); this drives everything after.
  */
 export class OciRuntime {
-  constructor(readonly bin: string, readonly root: string) {}
+  private resolved: string | undefined;
+  constructor(private readonly name: string, readonly root: string) {}
+
+  /** The runtime's absolute path, looked up in $PATH on first use. */
+  get bin(): string {
+    return (this.resolved ??= lookPath(this.name));
+  }
 
   private args(...rest: string[]): string[] {
     return ['--root', this.root, ...rest];

@@ -263,7 +263,7 @@ const MIN_MEMORY = 6 * 1024 * 1024;
  */
 export function withMemory(limitBytes: number, swapBytes?: number): SpecOption {
   const swapGiven = swapBytes !== undefined && swapBytes !== 0;
-  if (limitBytes === 0 && swapGiven) {
+  if (limitBytes === 0 && swapGiven && swapBytes > 0) {
     throw invalidArgument('You should always set the Memory limit when using Memoryswap limit, see usage');
   }
   if (limitBytes !== 0 && (!Number.isSafeInteger(limitBytes) || limitBytes < MIN_MEMORY)) {

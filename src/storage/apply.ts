@@ -24,7 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../base/digest.js';
-import { corrupt, errnoCode } from '../base/errors.js';
+import { BerthError, corrupt, errnoCode } from '../base/errors.js';
 import { decompressed, readTar, type TarEntry } from '../image/tar.js';
 import { native } from '../sys/native.js';
 
@@ -136,6 +136,11 @@ export interface ApplyOptions {
    * that a hardlink in this layer points to when it lives in a lower layer.
    */
   lowerDirs?: string[];
+  /**
+   * Extract a plain archive (for `cp` into a container): `.wh.` names are ordinary files, not whiteouts, and an
+   * existing directory at the root keeps its metadata.
+   */
+  plain?: boolean;
 }
 
 export interface ApplyResult {
@@ -154,7 +159,7 @@ const S_IFIFO = 0o010000;
 /** Unpacks a (possibly gzip-compressed) layer tar into `dest`, which is created if missing. */
 export async function applyLayer(input: AsyncIterable<Buffer>, dest: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   mkdirSync(dest, { recursive: true });
-  const applier = new LayerApplier(realpathSync(dest), opts.lowerDirs ?? []);
+  const applier = new LayerApplier(realpathSync(dest), opts.lowerDirs ?? [], !!opts.plain);
   const hash = createHash('sha256');
   const tapped = (async function* () {
     for await (const chunk of decompressed(input)) {
@@ -165,10 +170,25 @@ export async function applyLayer(input: AsyncIterable<Buffer>, dest: string, opt
   let entries = 0;
   for await (const { entry, body } of readTar(tapped)) {
     entries++;
-    await applier.apply(entry, body);
+    try {
+      await applier.apply(entry, body);
+    } catch (e) {
+      throw entryError(e, entry.name);
+    }
   }
   applier.finish();
   return { size: applier.size, entries, diffId: `sha256:${hash.digest('hex')}` };
+}
+
+/** errno codes that only the archive's content can cause (a name too long, a bad xattr name, ...). */
+const CONTENT_ERRORS = new Set(['ENAMETOOLONG', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY', 'EINVAL', 'E2BIG', 'ERANGE']);
+
+/** Names the entry in a system error; errors the archive caused are 'corrupt', others (ENOSPC, EROFS) 'internal'. */
+function entryError(e: unknown, name: string): BerthError {
+  if (e instanceof BerthError) return e;
+  const code = errnoCode(e) ?? '';
+  const msg = e instanceof Error ? e.message : String(e);
+  return new BerthError(CONTENT_ERRORS.has(code) ? 'corrupt' : 'internal', `layer entry "${name}": ${msg}`, { cause: e });
 }
 
 /** Lexical normalisation of an archive path; undefined when `..` climbs above the root. */
@@ -194,6 +214,7 @@ class LayerApplier {
   constructor(
     private readonly root: string,
     private readonly lowers: readonly string[],
+    private readonly plain = false,
   ) {}
 
   async apply(entry: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
@@ -202,9 +223,10 @@ class LayerApplier {
     const parts = splitEntryName(name);
     if (!parts) throw corrupt(`layer entry "${name}" escapes the root`);
     // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs, ...) carries no content
-    if (parts.some((p, i) => p.startsWith('.wh..wh.') && !(p === OPAQUE_MARKER && i === parts.length - 1))) return;
+    if (!this.plain && parts.some((p, i) => p.startsWith('.wh..wh.') && !(p === OPAQUE_MARKER && i === parts.length - 1))) return;
 
     if (parts.length === 0) {
+      if (this.plain) return;
       if (entry.type !== 'dir') throw corrupt(`layer entry "${name}" replaces the root with a ${entry.type}`);
       this.setMetadata(this.root, entry);
       this.dirTimes.push([this.root, entry.mtime]);
@@ -213,11 +235,11 @@ class LayerApplier {
     const base = parts[parts.length - 1]!;
     const parentParts = parts.slice(0, -1);
 
-    if (base === OPAQUE_MARKER) {
+    if (!this.plain && base === OPAQUE_MARKER) {
       native().lsetxattr(this.resolveDir(parentParts, name), OPAQUE_XATTR, Buffer.from('y'));
       return;
     }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    if (!this.plain && base.startsWith(WHITEOUT_PREFIX)) {
       const target = base.slice(WHITEOUT_PREFIX.length);
       if (target === '' || target === '.' || target === '..') throw corrupt(`layer entry "${name}" is an invalid whiteout`);
       const path = join(this.resolveDir(parentParts, name), target);
@@ -265,12 +287,9 @@ class LayerApplier {
     }
   }
 
-  /** Sets every directory's mtime, after all of its contents are in place. */
+  /** Sets every directory's mtime, after all of its contents are in place (a later entry for a dir wins). */
   finish(): void {
-    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
-      const [path, mtime] = this.dirTimes[i]!;
-      utimesSync(path, mtime, mtime);
-    }
+    for (const [path, mtime] of this.dirTimes) utimesSync(path, mtime, mtime);
   }
 
   private async writeFile(path: string, entry: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
@@ -357,7 +376,10 @@ class LayerApplier {
     const stack: string[] = [];
     const pending = [...parts];
     let hops = 0;
+    let steps = 0;
     while (pending.length) {
+      // symlinks can expand a path: bound the work one entry may cause
+      if (++steps > 4096) throw corrupt(`layer entry "${name}": path too long`);
       const c = pending.shift()!;
       if (c === '' || c === '.') continue;
       if (c === '..') {

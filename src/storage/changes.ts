@@ -1,5 +1,5 @@
-import { closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Digest } from '../base/digest.js';
 import { internal, unavailable } from '../base/errors.js';
@@ -43,10 +43,8 @@ export async function listChanges(upper: string, lowers: string[]): Promise<Chan
   const parentChanged = (parts: string[]) => {
     if (parts.length > 0) report('C', '/' + parts.join('/'));
   };
-  const visit = (dir: string, parts: string[]) => {
-    for (const name of sortedNames(dir)) {
-      const abs = join(dir, name);
-      const st = lstatSync(abs);
+  const visit = (dir: DirHandle, parts: string[]) => {
+    for (const { name, path: abs, st } of dir.children()) {
       const rel = [...parts, name];
       const path = '/' + rel.join('/');
       if (isWhiteout(st)) {
@@ -61,10 +59,10 @@ export async function listChanges(upper: string, lowers: string[]): Promise<Chan
       } else if (!(st.isDirectory() && below.stat.isDirectory() && !isOpaque(abs) && sameDir(st, below.stat))) {
         report('C', path);
       }
-      if (st.isDirectory()) visit(abs, rel);
+      if (st.isDirectory()) DirHandle.with(abs, st, (sub) => visit(sub, rel));
     }
   };
-  visit(upper, []);
+  DirHandle.with(upper, lstatSync(upper), (root) => visit(root, []));
   return out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
@@ -101,7 +99,7 @@ export async function writeLayerTar(
 ): Promise<ArchiveResult> {
   const w = new TarWriter(out, { end: opts.end ?? true });
   const a = new Archiver(w, 'layer', lowers, opts.sourceDateEpoch);
-  await a.walk(upper, '', []);
+  await DirHandle.withAsync(upper, lstatSync(upper), (root) => a.walk(root, '', []));
   await w.finish();
   return { digest: w.digest(), size: w.size };
 }
@@ -131,7 +129,7 @@ export async function writeTreeTar(
     await a.emit(dir, prefix || basename(dir), st, []);
   } else {
     if (opts.includeRoot) await a.emit(dir, prefix ? `${prefix}/` : './', st, []);
-    await a.walk(dir, prefix ? `${prefix}/` : '', []);
+    await DirHandle.withAsync(dir, st, (root) => a.walk(root, prefix ? `${prefix}/` : '', []));
   }
   await w.finish();
   return { digest: w.digest(), size: w.size };
@@ -152,18 +150,18 @@ class Archiver {
   ) {}
 
   /** Archives the children of `dir`; `prefix` is their archive name prefix ("" or "a/b/"). */
-  async walk(dir: string, prefix: string, parts: string[]): Promise<void> {
-    const children = readdirSync(dir).map((name) => {
-      const st = lstatSync(join(dir, name));
-      const tarBase = this.mode === 'layer' && isWhiteout(st) ? WHITEOUT_PREFIX + name : name;
-      return { name, st, key: Buffer.from(tarBase) };
+  async walk(dir: DirHandle, prefix: string, parts: string[]): Promise<void> {
+    const children = dir.children().map((c) => {
+      const tarBase = this.mode === 'layer' && isWhiteout(c.st) ? WHITEOUT_PREFIX + c.name : c.name;
+      return { ...c, key: Buffer.from(tarBase) };
     });
     children.sort((a, b) => Buffer.compare(a.key, b.key));
     for (const c of children) {
-      const abs = join(dir, c.name);
       const rel = [...parts, c.name];
-      await this.emit(abs, prefix + c.key.toString(), c.st, rel);
-      if (c.st.isDirectory()) await this.walk(abs, `${prefix}${c.name}/`, rel);
+      await this.emit(c.path, prefix + c.key.toString(), c.st, rel);
+      if (c.st.isDirectory()) {
+        await DirHandle.withAsync(c.path, c.st, (sub) => this.walk(sub, `${prefix}${c.name}/`, rel));
+      }
     }
   }
 
@@ -183,7 +181,7 @@ class Archiver {
       entry.type = 'dir';
       if (!entry.name.endsWith('/')) entry.name += '/';
       if (this.mode === 'layer' && native().lgetxattr(abs, 'trusted.overlay.redirect') !== null) {
-        throw unavailable(`cannot diff "${abs}": overlay redirect_dir is not supported (mount with redirect_dir=off)`);
+        throw unavailable(`cannot diff "/${rel.join('/')}": overlay redirect_dir is not supported (mount with redirect_dir=off)`);
       }
       await this.w.add(entry);
       if (this.mode === 'layer' && isOpaque(abs)) {
@@ -211,7 +209,7 @@ class Archiver {
       await this.w.add({ ...entry, type: 'fifo' });
     } else if (st.isFile()) {
       const source = this.dataSource(abs, rel);
-      await this.w.add({ ...entry, size: st.size }, readChunks(source, st.size));
+      await this.w.add({ ...entry, size: st.size }, readChunks(source, st.size, name));
     }
   }
 
@@ -226,20 +224,24 @@ class Archiver {
     const redirect = native().lgetxattr(abs, 'trusted.overlay.redirect')?.toString();
     const from = redirect === undefined ? rel : redirect.startsWith('/') ? redirect.split('/').filter(Boolean) : [...rel.slice(0, -1), redirect];
     const found = lookupLower(this.lowers, from);
-    if (!found?.stat.isFile()) throw internal(`cannot diff "${abs}": its data is not in the lower layers`);
+    if (!found?.stat.isFile()) throw internal(`cannot diff "/${rel.join('/')}": its data is not in the lower layers`);
     return found.path;
   }
 }
 
-/** Reads exactly `size` bytes of a file, without following a symlink in its place. */
-async function* readChunks(path: string, size: number): AsyncGenerator<Buffer> {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+/**
+ * Reads exactly `size` bytes of a regular file. The file may be swapped meanwhile (by a running container): a
+ * symlink is not followed, a fifo does not block, and anything but a regular file is refused.
+ */
+async function* readChunks(path: string, size: number, name: string): AsyncGenerator<Buffer> {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    if (!fstatSync(fd).isFile()) throw internal(`"${name}" changed while it was being archived`);
     let left = size;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(left, READ_CHUNK));
       const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) throw internal(`"${path}" shrank while it was being archived`);
+      if (n === 0) throw internal(`"${name}" shrank while it was being archived`);
       left -= n;
       yield n === buf.length ? buf : buf.subarray(0, n);
     }
@@ -248,7 +250,57 @@ async function* readChunks(path: string, size: number): AsyncGenerator<Buffer> {
   }
 }
 
-/** Names in a directory, in byte order. */
-function sortedNames(dir: string): string[] {
-  return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+/**
+ * A directory held open while its children are read. Children are looked up through /proc/self/fd/N, i.e.
+ * relative to the open directory, so a directory that a running container swaps for a symlink mid-walk is never
+ * entered: walks stay inside the tree (the *at() system calls, which Node lacks, would do the same).
+ */
+class DirHandle {
+  private constructor(
+    private readonly fd: number,
+    readonly path: string,
+  ) {}
+
+  /** Opens `path` (never through a symlink in its place) and checks it is still the directory `expect` describes. */
+  static open(path: string, expect: Stats): DirHandle {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    const st = fstatSync(fd);
+    if (st.ino !== expect.ino || st.dev !== expect.dev) {
+      closeSync(fd);
+      throw internal('a directory changed while the tree was being read');
+    }
+    return new DirHandle(fd, `/proc/self/fd/${fd}`);
+  }
+
+  static with<T>(path: string, expect: Stats, fn: (d: DirHandle) => T): T {
+    const d = DirHandle.open(path, expect);
+    try {
+      return fn(d);
+    } finally {
+      d.close();
+    }
+  }
+
+  static async withAsync<T>(path: string, expect: Stats, fn: (d: DirHandle) => Promise<T>): Promise<T> {
+    const d = DirHandle.open(path, expect);
+    try {
+      return await fn(d);
+    } finally {
+      d.close();
+    }
+  }
+
+  /** Children in byte order of their names; `path` is good for l*() calls and O_NOFOLLOW opens. */
+  children(): Array<{ name: string; path: string; st: Stats }> {
+    return readdirSync(this.path)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map((name) => {
+        const path = `${this.path}/${name}`;
+        return { name, path, st: lstatSync(path) };
+      });
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
 }

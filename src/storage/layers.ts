@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Digest } from '../base/digest.js';
 import { hex } from '../base/digest.js';
 import { withLock, atomicWrite } from '../base/fsutil.js';
-import { wrap } from '../base/errors.js';
+import { wrap, corrupt } from '../base/errors.js';
 import type { Paths } from '../base/paths.js';
 import type { Image } from '../image/types.js';
 import { applyLayer } from './apply.js';
@@ -32,13 +32,14 @@ export class LayerStore {
       const diffId = diffIds[i]!;
       const blob = image.manifest.layers[i];
       if (!blob) throw wrap(new Error('manifest has fewer layers than rootfs.diff_ids'), `image ${image.id}`);
-      if (!this.has(diffId)) await this.unpack(diffId, blob.digest);
+      // Each layer is unpacked on top of the ones below (for implicit dirs and hardlinks into lower layers).
+      if (!this.has(diffId)) await this.unpack(diffId, blob.digest, [...dirs].reverse());
       dirs.push(this.diffDir(diffId));
     }
     return dirs.reverse();
   }
 
-  private async unpack(diffId: Digest, blob: Digest): Promise<void> {
+  private async unpack(diffId: Digest, blob: Digest, lowerDirs: string[]): Promise<void> {
     const final = this.paths.layer(hex(diffId));
     await withLock(this.paths.lock(`layer-${hex(diffId)}`), async () => {
       if (existsSync(final)) return; // another process unpacked it meanwhile
@@ -47,7 +48,8 @@ export class LayerStore {
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(join(tmp, 'diff'), { recursive: true });
       try {
-        await applyLayer(createReadStream(this.blobPath(blob)), join(tmp, 'diff'));
+        const r = await applyLayer(createReadStream(this.blobPath(blob)), join(tmp, 'diff'), { lowerDirs });
+        if (r.diffId !== diffId) throw corrupt(`layer ${blob} does not match its diff id: expected ${diffId}, got ${r.diffId}`);
         atomicWrite(join(tmp, 'blob'), blob, { durable: false });
         mkdirSync(this.paths.layers, { recursive: true });
         renameSync(tmp, final);

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type SpawnOptions, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { BerthError, unavailable } from '../base/errors.js';
 
 /** The only module that starts host processes. Container processes start through the runtime driver. */
@@ -64,4 +65,19 @@ export function execFileSync(cmd: string, args: readonly string[], opts: { check
 /** Starts a long-lived process with the given stdio; the caller owns it. */
 export function spawnProcess(cmd: string, args: readonly string[], stdio: StdioOptions, extra: SpawnOptions = {}) {
   return spawn(cmd, args, { stdio, ...extra });
+}
+
+/** Finds an executable in $PATH (as the shell would); absolute or relative paths are returned as they are. */
+export function lookPath(cmd: string): string {
+  if (cmd.includes('/')) return cmd;
+  for (const dir of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = `${dir || '.'}/${cmd}`;
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw unavailable(`${cmd}: executable file not found in $PATH`);
 }

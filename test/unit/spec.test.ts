@@ -272,6 +272,7 @@ describe('resources', () => {
     throwsKind(() => withMemory(1 * MiB), 'invalid-argument', 'Minimum memory limit allowed is 6MB');
     throwsKind(() => withMemory(0, 100 * MiB), 'invalid-argument', 'You should always set the Memory limit when using Memoryswap limit, see usage');
     assert.equal(buildSpec(withMemory(0)).linux.resources.memory, undefined);
+    assert.equal(buildSpec(withMemory(0, -1)).linux.resources.memory, undefined);
   });
 
   it('--cpus is a quota over a 100ms period', () => {

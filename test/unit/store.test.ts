@@ -386,3 +386,26 @@ describe('crash safety and concurrency', () => {
     assert.equal(store.list().length, 24);
   });
 });
+
+describe('image identity', () => {
+  it('one image id keeps one nameless manifest: a second manifest of the same config replaces a dangling duplicate', async () => {
+    const layer = Buffer.from('same layer');
+    const gz = gzipSync(layer);
+    const plain = store.putBlob(layer);
+    const packed = store.putBlob(gz);
+    const config = configFor([sha256(layer)]);
+    const a = store.addImage({ config, layers: [{ mediaType: MEDIA_OCI_LAYER, digest: plain, size: layer.length }], names: ['same:1'] });
+    const b = store.addImage({ config, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: packed, size: gz.length }], names: ['same:1'] });
+    assert.equal(a.id, b.id);
+    assert.notEqual(a.manifestDigest, b.manifestDigest);
+    // the name moved to b; a is not left behind as a <none> image of the same id
+    assert.deepEqual(store.list().map((i) => [i.manifestDigest, i.repoTags]), [[b.manifestDigest, ['same:1']]]);
+    // adding a nameless duplicate returns the image that is there
+    const c = store.addImage({ config, layers: [{ mediaType: MEDIA_OCI_LAYER, digest: plain, size: layer.length }] });
+    assert.equal(c.manifestDigest, b.manifestDigest);
+    assert.equal(store.list().length, 1);
+    // untagging the last name keeps the image dangling
+    assert.deepEqual(store.untag('same:1').repoTags, []);
+    assert.equal(store.list().length, 1);
+  });
+});
