@@ -1,5 +1,6 @@
 import { createConnection, type Socket } from 'node:net';
 import { openSync, writeSync, closeSync, constants } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { ExitRecord } from '../engine/container.js';
 
 /**
@@ -13,11 +14,23 @@ export interface AttachStreams {
   stdin?: NodeJS.ReadableStream;
 }
 
+/**
+ * Connects to a unix socket. Paths longer than sun_path's 108 bytes (a container dir under a deep root) go through
+ * /proc/self/fd of the opened directory, as the monitor does when it binds.
+ */
 export function connectAttach(socketPath: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ path: socketPath, allowHalfOpen: true });
+  let dirFd: number | undefined;
+  let path = socketPath;
+  if (Buffer.byteLength(socketPath) >= 108) {
+    dirFd = openSync(dirname(socketPath), 'r');
+    path = `/proc/self/fd/${dirFd}/${basename(socketPath)}`;
+  }
+  return new Promise<Socket>((resolve, reject) => {
+    const s = createConnection({ path, allowHalfOpen: true });
     s.once('connect', () => resolve(s));
     s.once('error', reject);
+  }).finally(() => {
+    if (dirFd !== undefined) closeSync(dirFd);
   });
 }
 
@@ -54,6 +67,9 @@ export function pumpAttach(sock: Socket, io: AttachStreams): Promise<ExitRecord 
       if (io.stdin && 'pause' in io.stdin) (io.stdin as NodeJS.ReadStream).pause();
       resolve(exit);
     };
+    // The monitor closes the connection after the exit frame; with allowHalfOpen the socket would stay
+    // half-open (and no longer keep the event loop alive), so finish it here.
+    sock.on('end', () => sock.destroy());
     sock.on('close', done);
     sock.on('error', () => sock.destroy());
   });

@@ -31,11 +31,8 @@ export function resolveUserSpec(spec: string, passwd: PasswdEntry[], groups: Gro
   const [userPart = '', groupPart] = spec.split(':');
   const numeric = /^\d+$/;
   let uid: number, gid: number, home = '/', name: string | undefined;
-  if (userPart === '') {
-    uid = 0;
-    gid = 0;
-  } else if (numeric.test(userPart)) {
-    uid = Number(userPart);
+  if (userPart === '' || numeric.test(userPart)) {
+    uid = userPart === '' ? 0 : Number(userPart);
     const e = passwd.find((p) => p.uid === uid);
     gid = e?.gid ?? 0;
     home = e?.home ?? '/';
