@@ -8,6 +8,12 @@
  *   berth-monitor --runtime PATH --runtime-root DIR --id ID --bundle DIR --dir CTRDIR --log-path FILE
  *     [--tty] [--tty-size ROWSxCOLS] [--stdin] [--log-max-size BYTES] [--log-max-files N]
  *     [--oom-file PATH] [--rootfs-mount PATH] [--sync-fd N] [--exit-command PATH [--exit-arg ARG]...]
+ *     [--start] [--attach-wait MS]
+ *
+ *   - --start: `runtime run --detach` (create and start in one runtime invocation) instead of `runtime create`;
+ *     the container is running when the sync line arrives. --attach-wait MS: do not read the container's output
+ *     until the first attach client connects (or MS passed), so a client that connects right after the sync line
+ *     loses nothing; output waits in the pipe meanwhile.
  *
  *   - The process berth starts exits 0 at once; the monitor itself runs double-forked in its own session.
  *   - Sync fd: exactly one JSON line, then closed: {"pid":N} once the container is created (berth then runs
@@ -72,7 +78,8 @@ enum { FRAME_STDOUT = 1, FRAME_STDERR = 2, FRAME_EXIT = 3 };
 
 static struct {
 	const char *runtime, *runtime_root, *id, *bundle, *dir, *log_path;
-	bool tty, stdin_open, have_size;
+	bool tty, stdin_open, have_size, start;
+	int attach_wait_ms;
 	unsigned short rows, cols;
 	unsigned long long log_max_size;
 	unsigned log_max_files;
@@ -83,6 +90,7 @@ static struct {
 } opt = { .log_max_size = 10485760ULL, .log_max_files = 3 };
 
 static int sync_fd = -1;
+static bool had_client; /* an attach client has connected (ends --attach-wait) */
 static int dir_fd = -1;
 static int sig_fd = -1;
 static int devnull = -1;
@@ -699,6 +707,7 @@ static void accept_clients(void)
 			continue;
 		}
 		clients[nclients++] = (struct client){ .fd = fd, .progress_ms = now_ms() };
+		had_client = true;
 	}
 }
 
@@ -1217,7 +1226,11 @@ static void create_container(void)
 	argv[n++] = (char *)opt.runtime;
 	argv[n++] = "--root";
 	argv[n++] = (char *)opt.runtime_root;
-	argv[n++] = "create";
+	if (opt.start) {
+		argv[n++] = "run";
+		argv[n++] = "--detach";
+	} else
+		argv[n++] = "create";
 	argv[n++] = "--bundle";
 	argv[n++] = (char *)opt.bundle;
 	argv[n++] = "--pid-file";
@@ -1255,9 +1268,10 @@ static void create_container(void)
 		struct pollfd pfd[5];
 		int np = 0;
 		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
-		if (err_open)
+		/* With --start the container may already write: its output stays in the pipes for the main loop. */
+		if (err_open && (!opt.start || opt.tty))
 			pfd[np++] = (struct pollfd){ .fd = err_p[0], .events = POLLIN };
-		if (out_open)
+		if (out_open && !opt.start)
 			pfd[np++] = (struct pollfd){ .fd = out_p[0], .events = POLLIN };
 		if (clisten >= 0 && cconn < 0 && master_fd < 0)
 			pfd[np++] = (struct pollfd){ .fd = clisten, .events = POLLIN };
@@ -1266,9 +1280,9 @@ static void create_container(void)
 		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
 			fatal_setup("poll");
 		drain_sigfd();
-		if (err_open)
+		if (err_open && (!opt.start || opt.tty))
 			err_open = read_some(err_p[0], errtext, &errlen);
-		if (out_open)
+		if (out_open && !opt.start)
 			out_open = read_some(out_p[0], NULL, NULL); /* runc prints nothing there; the container cannot yet */
 		if (clisten >= 0 && cconn < 0 && master_fd < 0)
 			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1280,7 +1294,9 @@ static void create_container(void)
 				xclose(&cconn);
 		}
 	}
-	if (err_open)
+	/* On success with --start (non-tty) the stderr pipe belongs to the running container: leave it. */
+	bool failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+	if (err_open && (failed || !opt.start || opt.tty))
 		read_some(err_p[0], errtext, &errlen);
 	if (opt.tty && master_fd < 0) { /* runc sent it before exiting: it is waiting in the socket */
 		if (cconn < 0)
@@ -1296,7 +1312,7 @@ static void create_container(void)
 	if (opt.tty)
 		unlinkat(dir_fd, "console.sock", 0);
 
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (failed) {
 		char msg[ERR_TEXT_MAX];
 		runtime_message(errtext, errlen, msg, sizeof msg);
 		if (msg[0] == 0) {
@@ -1404,10 +1420,12 @@ static void main_loop(void)
 	static unsigned char tag[8 + MAX_CLIENTS];
 	static short idx[8 + MAX_CLIENTS];
 	int64_t drain_deadline = -1;
+	int64_t attach_deadline = opt.attach_wait_ms > 0 ? now_ms() + opt.attach_wait_ms : -1;
 
 	reap_all();
 	for (;;) {
-		if (ctr_exited && drain_deadline < 0) {
+		bool waiting = attach_deadline >= 0 && !had_client && now_ms() < attach_deadline;
+		if (ctr_exited && drain_deadline < 0 && !waiting) {
 			drain_deadline = now_ms() + DRAIN_MS;
 			close_stdin();
 		}
@@ -1424,8 +1442,13 @@ static void main_loop(void)
 		 * CLIENT_STALL_MS is dropped, so a stuck client cannot hold the container. Not while draining: the
 		 * container is gone and what is left in its pipes is bounded.
 		 */
-		bool held = false;
+		bool held = waiting;
 		int64_t now = now_ms();
+		if (waiting) {
+			int left = (int)(attach_deadline - now);
+			if (timeout < 0 || left < timeout)
+				timeout = left > 0 ? left : 0;
+		}
 		for (int i = 0; i < nclients; i++) {
 			struct client *c = &clients[i];
 			if (client_stalled(c, now))
@@ -1561,6 +1584,10 @@ static void parse_args(int argc, char **argv)
 			opt.stdin_open = true;
 			continue;
 		}
+		if (strcmp(a, "--start") == 0) {
+			opt.start = true;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			char m[256];
 			snprintf(m, sizeof m, "unknown flag or missing value: %.200s", a);
@@ -1584,7 +1611,12 @@ static void parse_args(int argc, char **argv)
 			opt.oom_file = v;
 		else if (strcmp(a, "--rootfs-mount") == 0)
 			opt.rootfs_mount = v;
-		else if (strcmp(a, "--exit-command") == 0)
+		else if (strcmp(a, "--attach-wait") == 0) {
+			long ms = strtol(v, &end, 10);
+			if (*v == '-' || *end || ms > 600000)
+				usage("invalid --attach-wait");
+			opt.attach_wait_ms = (int)ms;
+		} else if (strcmp(a, "--exit-command") == 0)
 			opt.exit_command = v;
 		else if (strcmp(a, "--exit-arg") == 0)
 			opt.exit_argv[1 + opt.n_exit_args++] = (char *)v;

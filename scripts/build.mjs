@@ -13,7 +13,7 @@ if (newer(`${root}native/berth_sys.c`, `${root}native/build/Release/berth_sys.no
 run('make', ['-s', '-C', 'monitor']);
 
 await build({
-  entryPoints: [`${root}src/cli/main.ts`],
+  entryPoints: [`${root}src/cli/entry.ts`],
   outfile: `${root}dist/berth.mjs`,
   bundle: true,
   platform: 'node',
@@ -23,4 +23,22 @@ await build({
   logLevel: 'warning',
   // ESM bundles have no require(); the addon loader uses createRequire, and ajv is CommonJS.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
+});
+
+// The startup snapshot: the same code as a CommonJS bundle, evaluated once here and saved with V8's heap, so that
+// each berth command skips module loading (about 30 ms of every command's start).
+await build({
+  entryPoints: [`${root}src/cli/snapshot-entry.ts`],
+  outfile: `${root}dist/berth.cjs`,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  define: { 'import.meta.url': '__berthImportMetaUrl' },
+  banner: { js: "const __berthImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+});
+execFileSync(process.execPath, ['--snapshot-blob', `${root}dist/berth.blob`, '--build-snapshot', `${root}dist/berth.cjs`], {
+  cwd: `${root}dist`,
+  stdio: ['ignore', 'ignore', 'pipe'],
 });

@@ -8,7 +8,7 @@ import { COMMANDS, ALIASES } from './commands/index.js';
 export const VERSION = '0.1.0';
 
 /** berth's entry point: global flags, then one command; every error becomes one line and Docker's exit code. */
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const names = [...Object.keys(COMMANDS), ...Object.keys(ALIASES)];
   let split;
   try {
@@ -71,12 +71,15 @@ function topHelp(): string {
   return `\nUsage:  berth [OPTIONS] COMMAND\n\nA container engine with Docker's commands, flags and exit codes\n\nCommands:\n${lines.join('\n')}\n\nGlobal Options:\n  --root string      State directory (default "/var/lib/berth", or $BERTH_ROOT)\n  --runtime string   OCI runtime binary (default "runc")\n  -D, --debug        Enable debug output\n  -v, --version      Print version information and quit\n\nRun 'berth COMMAND --help' for more information on a command.\n`;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`Error: ${errorMessage(e)}\n`);
-    process.exitCode = 125;
-  },
-);
+/** Runs the CLI on argv (without node and script) and sets the process exit code. */
+export function runCli(argv: string[]): Promise<void> {
+  return main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`Error: ${errorMessage(e)}\n`);
+      process.exitCode = 125;
+    },
+  );
+}

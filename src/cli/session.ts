@@ -5,6 +5,7 @@ import { waitExit, removeContainer } from '../engine/lifecycle.js';
 import type { Engine } from '../engine/engine.js';
 import type { ContainerRecord } from '../engine/container.js';
 import type { CliContext } from './context.js';
+import { trace } from '../base/trace.js';
 
 /**
  * The terminal side of an attached container: raw mode and resizes for -t, stdin for -i, signal proxying
@@ -35,15 +36,19 @@ export async function attachSession(ctx: CliContext, engine: Engine, rec: Contai
     process.off('SIGTERM', onTerm);
     if (o.stdin) stdin.destroy();
   }
+  trace('attach: exit frame');
   let code = exit?.exitCode;
   if (code === undefined) {
     const after = await waitExit(engine, rec.Id);
     code = after?.State.ExitCode ?? 125;
   }
   if (o.autoRemove) await removeContainer(engine, rec.Id, { force: true, volumes: true });
+  trace('attach: removed');
   return code;
 }
 
+/** The terminal's size, if stdout is one that knows it (a fresh pty reports 0x0: the monitor's default applies). */
 export function ttySize(ctx: CliContext): { rows: number; cols: number } | undefined {
-  return ctx.stdout.isTTY ? { rows: ctx.stdout.rows, cols: ctx.stdout.columns } : undefined;
+  const { rows, columns } = ctx.stdout;
+  return ctx.stdout.isTTY && rows > 0 && columns > 0 ? { rows, cols: columns } : undefined;
 }

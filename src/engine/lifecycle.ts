@@ -108,7 +108,8 @@ export async function removeContainer(engine: Engine, ref: string, o: { force?: 
 
 /** Everything a stopped container holds in the kernel and on disk. Safe to call more than once. */
 export async function releaseContainer(engine: Engine, rec: ContainerRecord): Promise<void> {
-  await engine.runtime.delete(rec.Id);
+  // The monitor deletes the runtime state when the container exits; only a crash leaves it.
+  if (existsSync(join(engine.runtime.root, rec.Id))) await engine.runtime.delete(rec.Id);
   const dir = engine.containers.dir(rec.Id);
   for (const m of mountsUnder(dir)) unmount(m);
   removeCgroups(containerCgroupPath(rec.Id));

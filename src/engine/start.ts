@@ -10,15 +10,17 @@ import * as spec from '../runtime/spec.js';
 import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.js';
 import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
-import { classifyStartError } from '../runtime/runc.js';
 import type { Engine } from './engine.js';
 import type { ContainerRecord } from './container.js';
 import { parseBytes } from '../cli/units.js';
+import { trace } from '../base/trace.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
 
 /** Where berth bind-mounts tini-static for --init. /dev is a tmpfs, so nothing lands in the container's layer. */
 export const INIT_PATH = '/dev/init';
 export const INIT_BINARIES = ['/usr/bin/tini-static', '/usr/bin/tini'];
+/** How long the monitor holds output for an attaching client that has not connected yet. */
+const ATTACH_WAIT_MS = 10_000;
 
 export interface StartOptions {
   /** Connect to the container's output before it starts (run without -d, start -a). */
@@ -190,17 +192,20 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
     }
     const dir = engine.containers.dir(id);
     const cg = containerCgroupPath(id);
-    // Leftovers of the previous run, if its monitor could not clean up.
-    await engine.runtime.delete(id);
+    // Leftovers of a previous run, if its monitor could not clean up (a fresh container has none).
+    if (existsSync(join(engine.runtime.root, id))) await engine.runtime.delete(id);
     rmSync(join(dir, 'exit.json'), { force: true });
 
     let rootfs: string | undefined;
     let socket: Socket | undefined;
     try {
+      trace('start: locked');
       rootfs = await mountRootfs(engine, rec);
+      trace('start: rootfs mounted');
       writeEtcFiles(rec);
       const s = containerSpec(engine, rec, rootfs, dir);
       atomicWriteJson(join(dir, 'config.json'), s, { durable: false });
+      trace('start: bundle written');
       const lc = rec.HostConfig.LogConfig.Config;
       const pid = await startMonitor({
         runtime: engine.runtime.bin,
@@ -217,13 +222,12 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
         oomFile: oomFile(cg),
         rootfsMount: rootfs,
         ...(o.exitCommand ? { exitCommand: o.exitCommand } : {}),
+        start: true,
+        // An attaching client connects right after this returns; the monitor holds output until then.
+        ...(o.attach ? { attachWaitMs: ATTACH_WAIT_MS } : {}),
       });
+      trace('start: monitor started the container');
       if (o.attach) socket = await connectAttach(join(dir, 'attach.sock'));
-      try {
-        await engine.runtime.start(id);
-      } catch (e) {
-        throw classifyStartError((e as Error).message);
-      }
       const updated = engine.containers.update(id, (r) => {
         Object.assign(r.State, {
           Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false,

@@ -26,6 +26,10 @@ export interface MonitorOptions {
   oomFile?: string;
   rootfsMount?: string;
   exitCommand?: string[];
+  /** Create and start in one runtime invocation (`run --detach`): the container runs when startMonitor returns. */
+  start?: boolean;
+  /** Hold the container's output until the first attach client connects, at most this long. */
+  attachWaitMs?: number;
 }
 
 let monitorBin: string | undefined;
@@ -51,6 +55,8 @@ export function monitorArgs(o: MonitorOptions): string[] {
   if (o.logMaxFiles !== undefined) a.push('--log-max-files', String(o.logMaxFiles));
   if (o.oomFile) a.push('--oom-file', o.oomFile);
   if (o.rootfsMount) a.push('--rootfs-mount', o.rootfsMount);
+  if (o.start) a.push('--start');
+  if (o.attachWaitMs) a.push('--attach-wait', String(o.attachWaitMs));
   if (o.exitCommand && o.exitCommand.length > 0) {
     a.push('--exit-command', o.exitCommand[0]!);
     for (const x of o.exitCommand.slice(1)) a.push('--exit-arg', x);
@@ -58,7 +64,7 @@ export function monitorArgs(o: MonitorOptions): string[] {
   return a;
 }
 
-/** Spawns the monitor and waits until the container is created; returns the container's host pid. */
+/** Spawns the monitor and waits until the container is created (or, with `start`, running); returns its host pid. */
 export async function startMonitor(o: MonitorOptions): Promise<number> {
   const child = spawnProcess(monitorPath(), monitorArgs(o), ['ignore', 'ignore', 'inherit', 'pipe'], { detached: true });
   const sync = child.stdio[3] as Readable;

@@ -1,9 +1,11 @@
+import { resolve } from 'node:path';
 import type { Command, CliContext } from '../context.js';
 import { removeContainer } from '../../engine/lifecycle.js';
 
 /** The command a monitor runs when a `run -d --rm` container exits: remove it, quietly and idempotently. */
 export function cleanupCommand(ctx: CliContext, id: string): string[] {
-  return [process.execPath, process.argv[1]!, '--root', ctx.root, 'container', 'cleanup', '--rm', id];
+  const self = process.env.BERTH_BIN ? [resolve(process.env.BERTH_BIN)] : [process.execPath, process.argv[1]!];
+  return [...self, '--root', ctx.root, 'container', 'cleanup', '--rm', id];
 }
 
 export const cleanup: Command = {

@@ -7,6 +7,7 @@ import { removeContainer } from '../../engine/lifecycle.js';
 import { attachSession, ttySize } from '../session.js';
 import { parseBytes } from '../units.js';
 import { cleanupCommand } from './cleanup.js';
+import { trace } from '../../base/trace.js';
 
 export const run: Command = {
   spec: {
@@ -21,7 +22,9 @@ export const run: Command = {
   async run(ctx, p) {
     const engine = ctx.engine();
     const o = createOptions(p, parseBytes);
+    trace('run: parsed');
     const rec = createContainer(engine, o);
+    trace('run: created');
     const detach = flag.bool(p, 'detach');
     try {
       if (detach) {
