@@ -79,6 +79,10 @@ export class ContainerStore {
 
   /** Finds a container by full id, unique id prefix, or name (with or without the leading slash). */
   resolve(ref: string): ContainerRecord {
+    if (/^[a-f0-9]{64}$/.test(ref)) {
+      const direct = this.read(ref);
+      if (direct) return direct;
+    }
     const all = this.list();
     const byName = all.find((c) => c.Name === `/${ref.replace(/^\//, '')}`);
     if (byName) return byName;

@@ -28,7 +28,11 @@ export async function waitExit(engine: Engine, id: string, timeoutMs = Infinity)
 /** Waits until the monitor has also finished its cleanup (runtime delete, unmount), so the container can be reused. */
 async function waitMonitorGone(engine: Engine, id: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (engine.containers.monitorAlive(id) && Date.now() < deadline) await sleep(10);
+  let delay = 1;
+  while (engine.containers.monitorAlive(id) && Date.now() < deadline) {
+    await sleep(delay);
+    delay = Math.min(delay * 2, 20);
+  }
 }
 
 export function stopSignalOf(rec: ContainerRecord): string {
