@@ -71,7 +71,8 @@ export class HostPaths {
   /** Removes the paths that did not exist before; directories only when empty. Returns what it removed. */
   restore() {
     const removed = [];
-    for (const [p, existed] of this.before) {
+    const deepestFirst = [...this.before].sort(([a], [b]) => b.length - a.length);
+    for (const [p, existed] of deepestFirst) {
       if (existed || !existsSync(p)) continue;
       try {
         if (readdirIfDir(p)) rmdirSync(p);

@@ -4,11 +4,11 @@ import {
   unlinkSync, writeSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { hex, isDigest, sha256, type Digest } from '../base/digest.js';
 import { corrupt, errnoCode, internal, invalidArgument, isBerthError, notFound } from '../base/errors.js';
-import { atomicWrite, atomicWriteJson, fsyncDir, readJsonIf, tempPath, withLockSync } from '../base/fsutil.js';
+import { atomicWrite, atomicWriteJson, fsyncDir, readJsonIf, withLockSync } from '../base/fsutil.js';
 import { native, LOCK_EX, LOCK_NB } from '../sys/native.js';
 import {
   familiarString, idPrefixHex, isFullId, isIdPrefix, parseReference, referenceString, tryParseReference,
@@ -68,6 +68,8 @@ export type NewImage =
  */
 export class Lease {
   private fd: number | undefined;
+  /** Blobs this lease's owner brought into the store (they were not there before): what discard() may remove. */
+  readonly created = new Set<Digest>();
   constructor(readonly path: string) {
     this.fd = openSync(path, 'wx', 0o600);
     native().flock(this.fd, LOCK_EX | LOCK_NB);
@@ -162,7 +164,7 @@ export class ImageStore {
     const digest = sha256(data);
     if (!lease && this.hasBlob(digest)) return digest;
     this.ensureLayout();
-    const tmp = tempPath(join(this.dir, 'blob'));
+    const tmp = this.tempBlobPath();
     try {
       const fd = openSync(tmp, 'wx', 0o644);
       try {
@@ -185,7 +187,7 @@ export class ImageStore {
    */
   async ingestBlob(input: AsyncIterable<Uint8Array>, opts: IngestOptions = {}): Promise<IngestResult> {
     this.ensureLayout();
-    const tmp = tempPath(join(this.dir, 'blob'));
+    const tmp = this.tempBlobPath();
     const hash = createHash('sha256');
     const diff = opts.diffId ? new DiffHasher() : undefined;
     let size = 0;
@@ -225,6 +227,31 @@ export class ImageStore {
     }
   }
 
+  /** A temp file name for an ingest, naming this process so gcBlobs can drop it once the process is gone. */
+  private tempBlobPath(): string {
+    return join(this.dir, `${TMP_PREFIX}blob-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * Undoes the blobs a failed operation brought in with `lease`: each one it created is removed unless the index
+   * or another live lease now refers to it. Under the store lock. The lease stays usable (and still the caller's to
+   * release).
+   */
+  discard(lease: Lease): void {
+    if (lease.created.size === 0 || !existsSync(this.blobsDir)) return;
+    withLockSync(this.lockPath, () => {
+      const keep = this.reachable();
+      for (const d of this.liveLeaseDigests(lease.path)) keep.add(d);
+      for (const d of lease.created) {
+        if (keep.has(d)) continue;
+        rmSync(this.blobPath(d), { force: true });
+        this.cache.delete(d);
+      }
+      fsyncDir(this.blobsDir);
+      lease.created.clear();
+    });
+  }
+
   /** Starts a lease protecting blobs ingested with it from gcBlobs. */
   lease(): Lease {
     mkdirSync(this.leasesDir, { recursive: true });
@@ -238,6 +265,7 @@ export class ImageStore {
       if (this.hasBlob(digest)) return;
       renameSync(tmp, this.blobPath(digest));
       fsyncDir(this.blobsDir);
+      lease?.created.add(digest);
     };
     if (lease) withLockSync(this.lockPath, put);
     else put();
@@ -461,6 +489,19 @@ export class ImageStore {
   }
 
   /**
+   * Removes an image only if it still has no name, in one index update (what prune uses: a name another process
+   * gave it meanwhile keeps it). Returns whether it was removed.
+   */
+  removeIfDangling(id: Digest): boolean {
+    return this.updateIndex((idx) => {
+      const entries = idx.manifests.filter((d) => this.idOf(d.digest) === id);
+      if (entries.length === 0 || entries.some((d) => entryName(d) !== undefined)) return false;
+      idx.manifests = idx.manifests.filter((d) => !entries.includes(d));
+      return true;
+    });
+  }
+
+  /**
    * Deletes blobs not reachable from index.json (manifests, nested indexes, configs, layers) and not held by a
    * live lease; also stale temp files (older than an hour) and leases of dead processes. Runs under the store
    * lock. Returns the bytes freed.
@@ -468,22 +509,8 @@ export class ImageStore {
   gcBlobs(): number {
     if (!existsSync(this.blobsDir)) return 0;
     return withLockSync(this.lockPath, () => {
-      const keep = this.liveLeaseDigests();
-      const visited = new Set<string>();
-      const walk = (d: Descriptor) => {
-        if (visited.has(d.digest)) return;
-        visited.add(d.digest);
-        keep.add(d.digest);
-        if (!this.hasBlob(d.digest)) return;
-        if (INDEX_MEDIA_TYPES.includes(d.mediaType)) {
-          for (const m of this.readJson<ImageIndex>(d.digest).manifests ?? []) walk(m);
-        } else if (MANIFEST_MEDIA_TYPES.includes(d.mediaType)) {
-          const m = this.readJson<Manifest>(d.digest);
-          if (m.config) keep.add(m.config.digest);
-          for (const l of m.layers ?? []) keep.add(l.digest);
-        }
-      };
-      for (const d of this.readIndex().manifests) walk(d);
+      const keep = this.reachable();
+      for (const d of this.liveLeaseDigests()) keep.add(d);
 
       let freed = 0;
       for (const name of readdirSync(this.blobsDir)) {
@@ -504,8 +531,27 @@ export class ImageStore {
     });
   }
 
-  /** Digests recorded by leases whose owners are alive; removes leases of crashed owners. */
-  private liveLeaseDigests(): Set<string> {
+  /** Digests reachable from index.json: manifests, nested indexes, configs, layers. Call under the lock. */
+  private reachable(): Set<string> {
+    const keep = new Set<string>();
+    const walk = (d: Descriptor) => {
+      if (keep.has(d.digest)) return;
+      keep.add(d.digest);
+      if (!this.hasBlob(d.digest)) return;
+      if (INDEX_MEDIA_TYPES.includes(d.mediaType)) {
+        for (const m of this.readJson<ImageIndex>(d.digest).manifests ?? []) walk(m);
+      } else if (MANIFEST_MEDIA_TYPES.includes(d.mediaType)) {
+        const m = this.readJson<Manifest>(d.digest);
+        if (m.config) keep.add(m.config.digest);
+        for (const l of m.layers ?? []) keep.add(l.digest);
+      }
+    };
+    for (const d of this.readIndex().manifests) walk(d);
+    return keep;
+  }
+
+  /** Digests recorded by leases whose owners are alive (but the lease at `except`); removes leases of crashed owners. */
+  private liveLeaseDigests(except?: string): Set<string> {
     const keep = new Set<string>();
     let names: string[];
     try {
@@ -516,6 +562,7 @@ export class ImageStore {
     }
     for (const name of names) {
       const path = join(this.leasesDir, name);
+      if (path === except) continue;
       let fd: number;
       try {
         fd = openSync(path, 'r');
@@ -663,15 +710,27 @@ function sizeOf(path: string): number {
   }
 }
 
+/** An ingest temp file of a process that is gone (killed mid-ingest) is garbage at once, others after an hour. */
 function removeIfStale(path: string): number {
   try {
     const st = statSync(path);
-    if (Date.now() - st.mtimeMs < STALE_TMP_MS) return 0;
+    const owner = /^\.tmp-blob-(\d+)-/.exec(basename(path))?.[1];
+    const orphan = owner !== undefined && !processAlive(Number(owner));
+    if (!orphan && Date.now() - st.mtimeMs < STALE_TMP_MS) return 0;
     rmSync(path, { recursive: true, force: true });
     return st.isFile() ? st.size : 0;
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return 0;
     throw e;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM';
   }
 }
 

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
@@ -231,10 +231,10 @@ export const save: Command = {
         await saveArchive(ctx.engine().images, p.args, out, format);
         out.end();
         await finished(out);
-        (await import('node:fs')).renameSync(tmp, file);
+        renameSync(tmp, file);
       } catch (e) {
         out.destroy();
-        (await import('node:fs')).rmSync(tmp, { force: true });
+        rmSync(tmp, { force: true });
         throw e;
       }
     } else {

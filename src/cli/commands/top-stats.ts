@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
@@ -57,7 +58,7 @@ export const stats: Command = {
   async run(ctx, p) {
     const engine = ctx.engine();
     const recs = p.args.length ? p.args.map((r) => engine.containers.resolve(r)) : engine.containers.list().filter((c) => flag.bool(p, 'all') || c.State.Running);
-    const ncpu = (await import('node:os')).cpus().length;
+    const ncpu = cpus().length;
     for (;;) {
       const before = recs.map(sample);
       await sleep(500);
