@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Berth } from '../lib/berth.js';
+import { validateSpec } from '../../src/runtime/schema.js';
 
 // Real runc, overlayfs and cgroups, driven through the berth CLI.
 describe('containers', () => {
@@ -18,6 +19,21 @@ describe('containers', () => {
     assert.equal(b.ok(['run', '--rm', 'busybox', 'sh', '-c', 'echo $$']), '1');
     const ps = b.ok(['run', '--rm', 'busybox', 'ps', '-o', 'pid']);
     assert.deepEqual(ps.split('\n').map((s) => s.trim()), ['PID', '1']);
+  });
+
+  it('writes OCI bundles that validate against the runtime-spec schema', () => {
+    const id = b.ok(['run', '-d', '--init', '-m', '64m', '--cpus', '1', '--pids-limit', '50', '--read-only', '--tmpfs', '/run',
+      '-v', `${b.root}/..:/host:ro`, '--cap-drop', 'NET_RAW', '--security-opt', 'no-new-privileges', '-u', 'app', 'busybox', 'sleep', '30']);
+    try {
+      const spec = JSON.parse(readFileSync(join(b.root, 'containers', id, 'config.json'), 'utf8'));
+      validateSpec(spec);
+      assert.equal(spec.root.readonly, true);
+      assert.equal(spec.process.user.uid, 1000);
+      assert.equal(spec.linux.resources.pids.limit, 50);
+      assert.deepEqual(spec.process.args.slice(0, 2), ['/dev/init', '--']);
+    } finally {
+      b.ok(['rm', '-f', id]);
+    }
   });
 
   it('gives the container its own hostname (UTS namespace)', () => {
