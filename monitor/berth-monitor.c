@@ -8,12 +8,16 @@
  *   berth-monitor --runtime PATH --runtime-root DIR --id ID --bundle DIR --dir CTRDIR --log-path FILE
  *     [--tty] [--tty-size ROWSxCOLS] [--stdin] [--log-max-size BYTES] [--log-max-files N]
  *     [--oom-file PATH] [--rootfs-mount PATH] [--sync-fd N] [--exit-command PATH [--exit-arg ARG]...]
- *     [--start] [--attach-wait MS]
+ *     [--start] [--attach-wait MS] [--cgroup-path /PATH] [--remove-dir]
  *
  *   - --start: `runtime run --detach` (create and start in one runtime invocation) instead of `runtime create`;
  *     the container is running when the sync line arrives. --attach-wait MS: do not read the container's output
  *     until the first attach client connects (or MS passed), so a client that connects right after the sync line
  *     loses nothing; output waits in the pipe meanwhile.
+ *   - --cgroup-path: the spec's cgroupsPath. With it, and runc's state layout (RUNTIME_ROOT/ID/state.json), the
+ *     monitor deletes a stopped container itself (what `runc delete` does for one: remove its cgroup in every
+ *     hierarchy and its state dir), saving a runtime start; anything unexpected falls back to `runtime delete`.
+ *   - --remove-dir: after the cleanup, remove CTRDIR entirely (berth's `run --rm`); berth waits for CTRDIR to go.
  *
  *   - The process berth starts exits 0 at once; the monitor itself runs double-forked in its own session.
  *   - Sync fd: exactly one JSON line, then closed: {"pid":N} once the container is created (berth then runs
@@ -35,6 +39,7 @@
  *     partial lines flushed at 16 KiB or at end of stream; rotated to FILE.1 .. FILE.(N-1).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -83,7 +88,8 @@ static struct {
 	unsigned short rows, cols;
 	unsigned long long log_max_size;
 	unsigned log_max_files;
-	const char *oom_file, *rootfs_mount;
+	const char *oom_file, *rootfs_mount, *cgroup_path;
+	bool remove_dir;
 	const char *exit_command;
 	char **exit_argv; /* exit_argv[0] = exit_command, NULL-terminated */
 	int n_exit_args;
@@ -388,6 +394,108 @@ static void remove_runtime_files(void)
 	static const char *const names[] = { "attach.sock", "ctl", "console.sock", "pid", "monitor.pid" };
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		unlinkat(dir_fd, names[i], 0);
+}
+
+/* Removes every entry of a directory (no subdirectories expected), then the directory. */
+static int remove_flat_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rmdir with retries: processes of the dead PID namespace may still be exiting (EBUSY for a moment). */
+static int rmdir_cgroup(const char *path)
+{
+	for (int delay_us = 500;; delay_us *= 2) {
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY || delay_us > 256000)
+			return -1;
+		usleep((useconds_t)delay_us);
+	}
+}
+
+/*
+ * What `runc delete` does for a container whose init has exited: remove its cgroup in every hierarchy and its state
+ * directory. Returns false (and leaves the rest to `runtime delete --force`) unless everything is as expected.
+ */
+static bool fast_delete(void)
+{
+	if (!opt.cgroup_path)
+		return false;
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s/state.json", opt.runtime_root, opt.id);
+	if (access(path, F_OK) != 0)
+		return false;
+	DIR *d = opendir("/sys/fs/cgroup");
+	if (!d)
+		return false;
+	bool ok = true;
+	struct dirent *e;
+	bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+	if (v2) {
+		snprintf(path, sizeof path, "/sys/fs/cgroup%s", opt.cgroup_path);
+		ok = rmdir_cgroup(path) == 0;
+	} else {
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.' || e->d_type == DT_LNK) /* cpu,cpuacct style links name a hierarchy twice */
+				continue;
+			snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s", e->d_name, opt.cgroup_path);
+			if (rmdir_cgroup(path) < 0)
+				ok = false;
+		}
+	}
+	closedir(d);
+	if (!ok)
+		return false;
+	snprintf(path, sizeof path, "%s/%s", opt.runtime_root, opt.id);
+	return remove_flat_dir(path) == 0;
+}
+
+static int run_runtime(int timeout_ms, ...);
+
+static void delete_container(void)
+{
+	if (!fast_delete())
+		run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
+}
+
+/* Removes CTRDIR and everything below it (--remove-dir); errors are ignored: berth falls back to its own rm. */
+static void remove_tree_at(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(parent, name, 0);
+		return;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (e->d_type == DT_DIR)
+			remove_tree_at(fd, e->d_name);
+		else if (unlinkat(fd, e->d_name, 0) < 0 && errno == EISDIR)
+			remove_tree_at(fd, e->d_name);
+	}
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
 static void unmount_rootfs(void)
@@ -1039,10 +1147,18 @@ static _Noreturn void finish(int code_override)
 	flush_clients();
 	xclose(&ctl_fd);
 
-	run_runtime(RUNTIME_DELETE_MS, "delete", "--force", opt.id, (char *)NULL);
+	delete_container();
 	unmount_rootfs();
 	remove_runtime_files();
 	reap_all();
+	if (opt.remove_dir) {
+		/* Only a container's own directory: refuse anything that does not look like one. */
+		const char *base = strrchr(opt.dir, '/');
+		if (base && strlen(base + 1) == 64 && strspn(base + 1, "0123456789abcdef") == 64) {
+			xclose(&dir_fd);
+			remove_tree_at(AT_FDCWD, opt.dir);
+		}
+	}
 
 	if (!opt.exit_command)
 		exit(0);
@@ -1588,6 +1704,10 @@ static void parse_args(int argc, char **argv)
 			opt.start = true;
 			continue;
 		}
+		if (strcmp(a, "--remove-dir") == 0) {
+			opt.remove_dir = true;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			char m[256];
 			snprintf(m, sizeof m, "unknown flag or missing value: %.200s", a);
@@ -1611,6 +1731,11 @@ static void parse_args(int argc, char **argv)
 			opt.oom_file = v;
 		else if (strcmp(a, "--rootfs-mount") == 0)
 			opt.rootfs_mount = v;
+		else if (strcmp(a, "--cgroup-path") == 0) {
+			if (v[0] != '/' || strstr(v, ".."))
+				usage("--cgroup-path must be an absolute cgroup path without '..'");
+			opt.cgroup_path = v;
+		}
 		else if (strcmp(a, "--attach-wait") == 0) {
 			long ms = strtol(v, &end, 10);
 			if (*v == '-' || *end || ms > 600000)

@@ -52,10 +52,14 @@ export async function sweep(workDir, tokens) {
   await waitGone(inGroups, 3000);
   for (const mp of unmountUnder(workDir)) left.push(`mount ${mp}`);
   if (existsSync(workDir)) rmSync(workDir, { recursive: true, force: true, maxRetries: 3 });
+  const cgroups = new Map();
   for (const g of cgroupsMatching(tokens)) {
-    left.push(`cgroup ${g}`);
-    if (!tryRmdir(g)) left.push(`cgroup ${g} (could not remove)`);
+    const rel = g.split('/').slice(5).join('/');
+    const removed = tryRmdir(g);
+    const key = `cgroup ${rel}${removed ? '' : ' (could not remove)'}`;
+    cgroups.set(key, (cgroups.get(key) ?? 0) + 1);
   }
+  for (const [key, n] of cgroups) left.push(`${key} in ${n} hierarch${n === 1 ? 'y' : 'ies'}`);
   return left;
 }
 

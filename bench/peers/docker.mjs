@@ -4,17 +4,19 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostPaths } from '../lib/cleanup.mjs';
-import { must, processes, run, signal, sleep, unmountUnder, waitGone, which } from '../lib/host.mjs';
+import { cgroupsMatching, must, processes, run, signal, sleep, tryRmdir, unmountUnder, waitGone, which } from '../lib/host.mjs';
 import { findProcess } from './peer.mjs';
 
-// Paths dockerd 20.10 writes outside --data-root/--exec-root: its trust key in /etc/docker, and containerd's shim
-// sockets in /run/containerd/s. Removed afterwards if this run created them.
-const HOST_PATHS = ['/etc/docker/key.json', '/etc/docker', '/run/containerd/s', '/run/containerd', '/run/docker', '/var/lib/docker'];
+// Paths dockerd 20.10 writes outside --data-root/--exec-root: its trust key in /etc/docker, its plugin socket dir in
+// /run/docker/plugins and containerd's shim sockets in /run/containerd/s. Removed afterwards if this run created them.
+const HOST_PATHS = [
+  '/etc/docker/key.json', '/etc/docker', '/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd', '/var/lib/docker',
+];
 
 /** @returns {import('./peer.mjs').Peer} */
 export function dockerPeer(opts) {
   const daemon = which('dockerd');
-  const cli = which(opts.dockerCli ?? '/usr/bin/docker') ?? which('docker');
+  const cli = opts.dockerCli ? which(opts.dockerCli) : (which('/usr/bin/docker') ?? which('docker'));
   let host = [];
   let env = process.env;
   let image = '';
@@ -31,7 +33,7 @@ export function dockerPeer(opts) {
     name: 'docker',
     missing() {
       if (!daemon) return 'dockerd not found in PATH';
-      if (!cli) return 'docker CLI not found';
+      if (!cli) return `docker CLI not found (${opts.dockerCli ?? '/usr/bin/docker, or docker in PATH'})`;
       return null;
     },
     async setup(ctx) {
@@ -44,6 +46,7 @@ export function dockerPeer(opts) {
       writeFileSync(join(dir, 'daemon.json'), '{}\n');
       env = { ...process.env, DOCKER_CONFIG: join(dir, 'cli') };
       const hostPaths = new HostPaths(HOST_PATHS);
+      const cgroupParent = `${ctx.token}-docker`;
 
       ctx.cleanup.push('dockerd', async () => {
         if (dockerdPid) {
@@ -59,6 +62,8 @@ export function dockerPeer(opts) {
         unmountUnder(dir);
         rmSync(dir, { recursive: true, force: true });
         hostPaths.restore();
+        // dockerd leaves the (empty) cgroup parent it was given
+        for (const g of cgroupsMatching([cgroupParent])) tryRmdir(g);
       });
 
       const log = openSync(join(dir, 'dockerd.log'), 'a');
@@ -68,7 +73,7 @@ export function dockerPeer(opts) {
           '--data-root', join(dir, 'data'), '--exec-root', execRoot, '--pidfile', join(dir, 'docker.pid'),
           '-H', `unix://${sock}`, '--config-file', join(dir, 'daemon.json'),
           '--bridge', 'none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false',
-          '--cgroup-parent', `${ctx.token}-docker`,
+          '--cgroup-parent', cgroupParent,
         ],
         { detached: true, stdio: ['ignore', log, log] },
       );

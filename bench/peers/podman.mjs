@@ -1,7 +1,7 @@
 // Debian's podman on private storage: its own root, runroot, tmpdir and network config dir under the run's work dir.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { must, run, unmountUnder, which } from '../lib/host.mjs';
+import { cgroupsMatching, must, run, tryRmdir, unmountUnder, which } from '../lib/host.mjs';
 import { findProcess, firstLine } from './peer.mjs';
 
 // podman's default nofile limit is above this machine's hard limit (20000), and crun is not installed: runc.
@@ -39,6 +39,8 @@ export function podmanPeer() {
         }
         unmountUnder(dir);
         rmSync(dir, { recursive: true, force: true });
+        // podman leaves the (empty) cgroup parent it was given, with conmon's cgroup inside
+        for (const g of cgroupsMatching([cgroupParent.slice(1)])) tryRmdir(g);
       });
       const errors = [];
       for (const d of ['overlay', 'vfs']) {

@@ -1,49 +1,53 @@
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { pumpAttach, resizeTty } from '../runtime/attach.js';
-import { waitExit, removeContainer } from '../engine/lifecycle.js';
+import { waitExit, awaitAutoRemove } from '../engine/lifecycle.js';
 import type { Engine } from '../engine/engine.js';
 import type { ContainerRecord } from '../engine/container.js';
 import type { CliContext } from './context.js';
-import { trace } from '../base/trace.js';
+
+/** The signals an attached client forwards to the container (Docker's --sig-proxy; not KILL/STOP, not CHLD/PIPE/WINCH). */
+export const PROXIED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'];
 
 /**
  * The terminal side of an attached container: raw mode and resizes for -t, stdin for -i, signal proxying
- * (SIGINT/SIGTERM go to the container, as docker's --sig-proxy does), then the exit code.
+ * (without a tty, the signals above go to the container, as docker's --sig-proxy does), then the exit code.
+ * With autoRemove the container is removed before returning (unless its monitor's exit command did it first).
  */
-export async function attachSession(ctx: CliContext, engine: Engine, rec: ContainerRecord, sock: Socket, o: { stdin: boolean; autoRemove: boolean }): Promise<number> {
+export async function attachSession(
+  ctx: CliContext, engine: Engine, rec: ContainerRecord, sock: Socket, o: { stdin: boolean; autoRemove: boolean; sigProxy?: boolean },
+): Promise<number> {
   const tty = rec.Config.Tty;
-  const stdin = ctx.stdin;
-  const raw = tty && o.stdin && stdin.isTTY;
-  if (raw) stdin.setRawMode(true);
+  // process.stdin is only touched when used: creating it costs time and can keep the process alive.
+  const stdin = o.stdin ? ctx.stdin : undefined;
+  const raw = tty && !!stdin?.isTTY;
+  if (raw) stdin!.setRawMode(true);
   const ctl = join(engine.containers.dir(rec.Id), 'ctl');
-  const onResize = () => resizeTty(ctl, ctx.stdout.rows ?? 24, ctx.stdout.columns ?? 80);
+  const onResize = () => resizeTty(ctl, ctx.stdout.rows || 24, ctx.stdout.columns || 80);
   if (tty && ctx.stdout.isTTY) ctx.stdout.on('resize', onResize);
-  const proxy = (sig: NodeJS.Signals) => () => void engine.runtime.kill(rec.Id, sig).catch(() => undefined);
-  const onInt = proxy('SIGINT');
-  const onTerm = proxy('SIGTERM');
-  if (!tty) {
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  if (!tty && o.sigProxy !== false) {
+    for (const sig of PROXIED_SIGNALS) {
+      const h = () => void engine.runtime.kill(rec.Id, sig).catch(() => undefined);
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
   }
   let exit;
   try {
-    exit = await pumpAttach(sock, { stdout: ctx.stdout, stderr: ctx.stderr, ...(o.stdin ? { stdin } : {}) });
+    exit = await pumpAttach(sock, { stdout: ctx.stdout, stderr: ctx.stderr, ...(stdin ? { stdin } : {}) });
   } finally {
-    if (raw) stdin.setRawMode(false);
+    if (raw) stdin!.setRawMode(false);
     ctx.stdout.off('resize', onResize);
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-    if (o.stdin) stdin.destroy();
+    for (const [sig, h] of handlers) process.off(sig, h);
+    stdin?.destroy();
   }
-  trace('attach: exit frame');
   let code = exit?.exitCode;
   if (code === undefined) {
     const after = await waitExit(engine, rec.Id);
     code = after?.State.ExitCode ?? 125;
   }
-  if (o.autoRemove) await removeContainer(engine, rec.Id, { force: true, volumes: true });
-  trace('attach: removed');
+  if (o.autoRemove) await awaitAutoRemove(engine, rec);
   return code;
 }
 
@@ -51,4 +55,14 @@ export async function attachSession(ctx: CliContext, engine: Engine, rec: Contai
 export function ttySize(ctx: CliContext): { rows: number; cols: number } | undefined {
   const { rows, columns } = ctx.stdout;
   return ctx.stdout.isTTY && rows > 0 && columns > 0 ? { rows, cols: columns } : undefined;
+}
+
+/**
+ * Docker's check before attaching stdin to a tty (run -it, start -ai, exec -it): stdin must be a terminal.
+ * Docker exits 1 on it, not 125: callers print the error and return that.
+ */
+export function notATty(ctx: CliContext): boolean {
+  if (ctx.stdin.isTTY) return false;
+  ctx.stderr.write('Error: the input device is not a TTY\n');
+  return true;
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { conflict } from '../base/errors.js';
 import { resolveUser } from '../security/users.js';
+import { capabilitiesFromMask } from '../security/capabilities.js';
 import { mergeEnv, expandEnvArg } from './create.js';
 import { checkExecutable } from './start.js';
 import type { Engine } from './engine.js';
@@ -40,6 +41,12 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): { 
   proc.cwd = o.workdir ?? proc.cwd ?? '/';
   proc.terminal = !!o.tty;
   proc.user = { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) };
+  if (o.privileged) {
+    // Every capability berth itself holds (Docker's privileged exec); seccomp stays the container's.
+    const m = /CapBnd:\s*(\w+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+    const caps = m ? capabilitiesFromMask(m[1]!) : [];
+    proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  }
   checkExecutable(rootfs, o.cmd[0]!, proc.env, proc.cwd);
   const file = join(dir, `exec-${randomBytes(6).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(proc));

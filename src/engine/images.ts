@@ -1,7 +1,9 @@
-import { conflict } from '../base/errors.js';
+import { conflict, isBerthError } from '../base/errors.js';
 import { hex, type Digest } from '../base/digest.js';
 import { familiarString, parseReference, isIdPrefix } from '../image/reference.js';
 import type { Image } from '../image/types.js';
+import { importRootfs, type ImportOptions } from '../image/importer.js';
+import { loadArchive, type LoadResult } from '../image/archive.js';
 import type { Engine } from './engine.js';
 
 /** Image use cases over the store: Docker's rmi rules, prune, and the unpacked-layer GC that follows both. */
@@ -47,8 +49,8 @@ export function removeImage(engine: Engine, ref: string, force: boolean): Remove
   }
   res.untagged.push(...img.repoTags, ...img.repoDigests);
   engine.images.removeImage(img.id);
-  res.deleted.push(img.id, ...img.config.rootfs.diff_ids.map((d) => d));
-  gcLayers(engine);
+  const gc = gcLayers(engine);
+  res.deleted.push(img.id, ...img.config.rootfs.diff_ids.filter((d) => gc.layers.includes(hex(d))));
   return res;
 }
 
@@ -60,13 +62,42 @@ function sameName(tag: string, ref: string): boolean {
   }
 }
 
-/** Deletes unreferenced blobs and unpacked layers that no image in the store uses. Returns bytes freed. */
-export function gcLayers(engine: Engine): number {
+/**
+ * Deletes unreferenced blobs and the unpacked layers that no image in the store uses and no mounted overlay (a
+ * running container) has as a lowerdir, plus what killed processes left in tmp/. Returns the blob bytes freed and
+ * the removed layers (diff id hex).
+ */
+export function gcLayers(engine: Engine): { freed: number; layers: string[] } {
   const freed = engine.images.gcBlobs();
   const used = new Set<string>();
   for (const img of engine.images.list()) for (const d of img.config.rootfs.diff_ids) used.add(hex(d as Digest));
-  for (const l of engine.layers.list()) if (!used.has(l)) engine.layers.remove(l);
-  return freed;
+  const mounted = engine.layers.mounted();
+  const removed: string[] = [];
+  for (const l of engine.layers.list()) {
+    if (used.has(l) || mounted.has(l)) continue;
+    engine.layers.remove(l);
+    removed.push(l);
+  }
+  engine.layers.cleanTemp();
+  return { freed, layers: removed };
+}
+
+/** The check import and load run on new layers before an image becomes visible: unpacking them, once. */
+function unpackChain(engine: Engine) {
+  return async (l: { diffIds: Digest[]; blobs: Digest[] }): Promise<void> => {
+    await engine.layers.ensureChain(l.diffIds, l.blobs);
+  };
+}
+
+/** `import`: a rootfs tar becomes an image whose layer is unpacked (and so validated) before it is named. */
+export function importImage(engine: Engine, input: AsyncIterable<Buffer>, opts: ImportOptions = {}): Promise<Image> {
+  const unpack = unpackChain(engine);
+  return importRootfs(engine.images, input, { ...opts, verifyLayer: (l) => unpack({ diffIds: [l.diffId], blobs: [l.blob] }) });
+}
+
+/** `load`: every image of the archive, its layers unpacked (and so validated) before any of them is named. */
+export function loadImages(engine: Engine, input: AsyncIterable<Buffer>): Promise<LoadResult> {
+  return loadArchive(engine.images, input, { verifyImage: unpackChain(engine) });
 }
 
 /** `image prune`: dangling images (or with `all`, every image no container uses). */
@@ -74,15 +105,23 @@ export function pruneImages(engine: Engine, all: boolean): { deleted: string[]; 
   const inUse = new Set(engine.containers.list().map((c) => c.Image));
   const deleted: string[] = [];
   const untagged: string[] = [];
-  let freed = 0;
   for (const img of engine.images.list()) {
     if (inUse.has(img.id)) continue;
     if (!all && img.repoTags.length > 0) continue;
-    untagged.push(...img.repoTags);
-    engine.images.removeImage(img.id);
+    if (all) {
+      try {
+        engine.images.removeImage(img.id);
+      } catch (e) {
+        if (isBerthError(e, 'not-found')) continue; // removed by another berth process meanwhile
+        throw e;
+      }
+      untagged.push(...img.repoTags, ...img.repoDigests);
+    } else if (!engine.images.removeIfDangling(img.id)) {
+      continue; // named by another berth process meanwhile
+    }
     deleted.push(img.id);
-    freed += img.size;
   }
-  gcLayers(engine);
-  return { deleted, untagged, freed };
+  const gc = gcLayers(engine);
+  deleted.push(...gc.layers.map((l) => `sha256:${l}`));
+  return { deleted, untagged, freed: gc.freed };
 }

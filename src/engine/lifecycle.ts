@@ -2,11 +2,12 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conflict, BerthError, invalidArgument } from '../base/errors.js';
-import { readJsonIf } from '../base/fsutil.js';
+import { readJsonIf, withLock } from '../base/fsutil.js';
 import { unmount, mountsUnder } from '../sys/mount.js';
 import { containerCgroupPath, removeCgroups } from '../runtime/cgroups.js';
 import { signalNumber, signalName } from '../runtime/signals.js';
 import type { Engine } from './engine.js';
+import { removedByMonitor } from './start.js';
 import type { ContainerRecord, ExitRecord } from './container.js';
 
 /** Stop, kill, wait, remove, pause: the container lifecycle after start. */
@@ -25,14 +26,25 @@ export async function waitExit(engine: Engine, id: string, timeoutMs = Infinity)
   }
 }
 
-/** Waits until the monitor has also finished its cleanup (runtime delete, unmount), so the container can be reused. */
-async function waitMonitorGone(engine: Engine, id: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Waits until the monitor has also finished its cleanup (runtime delete, unmount, removing its files), so the
+ * container can be started again or removed without racing it. exit.json appears before that cleanup.
+ */
+export async function waitMonitorGone(engine: Engine, id: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
   while (engine.containers.monitorAlive(id) && Date.now() < deadline) {
     await sleep(delay);
     delay = Math.min(delay * 2, 20);
   }
+}
+
+/**
+ * A marker in the container's directory while `restart` stops and starts it: the monitor's exit command of an
+ * auto-remove container must not remove it then (Docker keeps --rm containers across a restart).
+ */
+export function restartMarker(engine: Engine, id: string): string {
+  return join(engine.containers.dir(id), 'restarting');
 }
 
 export function stopSignalOf(rec: ContainerRecord): string {
@@ -85,29 +97,42 @@ export async function unpauseContainer(engine: Engine, ref: string): Promise<voi
 
 /**
  * Removes a container: a running one only with force (killed first). Everything it owned goes: runtime state,
- * cgroups, mounts, its directory, and with `volumes` its anonymous volumes.
+ * cgroups, mounts, its directory, and with `volumes` its anonymous volumes. Removals of one container are
+ * serialized across processes (an attached `run --rm` and the monitor's exit command may both try); one that
+ * finds the container already gone succeeds.
  */
 export async function removeContainer(engine: Engine, ref: string, o: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
-  const rec = engine.containers.resolve(ref);
-  if (rec.State.Running) {
-    if (!o.force) {
-      const state = rec.State.Paused ? 'paused' : 'running';
-      throw conflict(`cannot remove container "${rec.Name.slice(1)}": container is ${state}: stop the container before removing or force remove`);
+  const found = engine.containers.resolve(ref);
+  const lock = engine.paths.lock(`rm-${found.Id}`);
+  return withLock(lock, async () => {
+    const rec = engine.containers.read(found.Id);
+    if (!rec) return found;
+    if (rec.State.Running) {
+      if (!o.force) {
+        const state = rec.State.Paused ? 'paused' : 'running';
+        throw conflict(`cannot remove container "${rec.Name}": container is ${state}: stop the container before removing or force remove`);
+      }
+      if (rec.State.Paused) await engine.runtime.resume(rec.Id).catch(() => undefined);
+      await engine.runtime.kill(rec.Id, 'KILL', true);
+      await waitExit(engine, rec.Id, 10_000);
     }
-    if (rec.State.Paused) await engine.runtime.resume(rec.Id).catch(() => undefined);
-    await engine.runtime.kill(rec.Id, 'KILL', true);
-    await waitExit(engine, rec.Id, 10_000);
+    // Also when it already exited: its monitor may still be unmounting and deleting the runtime state.
     await waitMonitorGone(engine, rec.Id);
-  }
-  await releaseContainer(engine, rec);
-  if (o.volumes) {
-    for (const m of rec.Mounts) {
-      if (m.Type !== 'volume' || !m.Name) continue;
-      const v = engine.volumes.exists(m.Name) ? engine.volumes.get(m.Name) : undefined;
-      if (v?.Anonymous && !volumeUsers(engine, m.Name, rec.Id).length) engine.volumes.remove(m.Name, [], true);
+    await releaseContainer(engine, rec);
+    if (o.volumes) {
+      for (const m of rec.Mounts) {
+        if (m.Type !== 'volume' || !m.Name) continue;
+        try {
+          const v = engine.volumes.exists(m.Name) ? engine.volumes.get(m.Name) : undefined;
+          if (v?.Anonymous && !volumeUsers(engine, m.Name, rec.Id).length) engine.volumes.remove(m.Name, [], true);
+        } catch {
+          // removed meanwhile
+        }
+      }
     }
-  }
-  return rec;
+    for (const name of [`ctr-${rec.Id}`, `start-${rec.Id}`, `rm-${rec.Id}`]) rmSync(engine.paths.lock(name), { force: true });
+    return rec;
+  });
 }
 
 /** Everything a stopped container holds in the kernel and on disk. Safe to call more than once. */
@@ -118,6 +143,26 @@ export async function releaseContainer(engine: Engine, rec: ContainerRecord): Pr
   for (const m of mountsUnder(dir)) unmount(m);
   removeCgroups(containerCgroupPath(rec.Id));
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `--rm` after the container exited: the monitor removes the directory itself when it can (removedByMonitor);
+ * wait for that, else (or if it takes too long) remove it here.
+ */
+export async function awaitAutoRemove(engine: Engine, rec: ContainerRecord): Promise<void> {
+  const dir = engine.containers.dir(rec.Id);
+  if (removedByMonitor(engine, rec)) {
+    const deadline = Date.now() + 10_000;
+    let delay = 1;
+    while (existsSync(dir) && Date.now() < deadline) {
+      await sleep(delay);
+      delay = Math.min(delay * 2, 20);
+    }
+    if (!existsSync(dir)) return;
+  }
+  await removeContainer(engine, rec.Id, { force: true, volumes: true }).catch((e: unknown) => {
+    if (!(e instanceof BerthError && e.kind === 'not-found')) throw e; // the monitor's exit command removed it first
+  });
 }
 
 export function volumeUsers(engine: Engine, name: string, exceptId?: string): string[] {

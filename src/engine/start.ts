@@ -221,7 +221,8 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
         logMaxFiles: Number(lc['max-file'] ?? 3),
         oomFile: oomFile(cg),
         rootfsMount: rootfs,
-        ...(o.exitCommand ? { exitCommand: o.exitCommand } : {}),
+        ...(removedByMonitor(engine, rec) ? { removeDir: true } : o.exitCommand ? { exitCommand: o.exitCommand } : {}),
+        cgroupPath: cg,
         start: true,
         // An attaching client connects right after this returns; the monitor holds output until then.
         ...(o.attach ? { attachWaitMs: ATTACH_WAIT_MS } : {}),
@@ -256,6 +257,15 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
       throw err;
     }
   });
+}
+
+/**
+ * Whether the monitor can carry out `--rm` by itself: it can remove the container's directory, but anonymous
+ * volumes (which `run --rm` also removes) need berth.
+ */
+export function removedByMonitor(engine: Engine, rec: ContainerRecord): boolean {
+  if (!rec.HostConfig.AutoRemove) return false;
+  return !rec.Mounts.some((m) => m.Type === 'volume' && m.Name && engine.volumes.exists(m.Name) && engine.volumes.get(m.Name).Anonymous);
 }
 
 export function containerRunning(rec: ContainerRecord): boolean {

@@ -52,47 +52,73 @@ const invalid = (msg: string, cause?: unknown) => corrupt(`invalid archive: ${ms
  * Loads every image of an archive (either format, optionally gzipped) into the store. The tar is read once:
  * large members are ingested as blobs under a lease, small ones kept in memory, then manifest.json (or
  * index.json) is interpreted. Every image is checked (digests, sizes, layer diff ids against the config's
- * rootfs.diff_ids) before any becomes visible, and all are added in one index update. On failure the index is
- * unchanged; blobs already ingested are garbage for gcBlobs. Errors: corrupt "invalid archive: ...".
+ * rootfs.diff_ids, then `verifyImage`) before any becomes visible, and all are added in one index update. On
+ * failure the store is as it was: index unchanged, the blobs this load brought in removed again (a load killed
+ * midway leaves garbage for gcBlobs). Errors: corrupt "invalid archive: ...".
  */
-export async function loadArchive(store: ImageStore, input: AsyncIterable<Buffer>): Promise<LoadResult> {
+export async function loadArchive(store: ImageStore, input: AsyncIterable<Buffer>, opts: LoadOptions = {}): Promise<LoadResult> {
   const lease = store.lease();
   try {
-    const spool = new Spool(store, lease);
-    try {
-      for await (const { entry, body } of readTar(decompressed(input))) await spool.add(entry, body);
-    } catch (e) {
-      throw e instanceof BerthError && e.message.startsWith('invalid archive') ? e : wrap(e, 'invalid archive');
-    }
-    let images: PendingImage[];
-    if (spool.has('manifest.json')) images = readDockerArchive(spool);
-    else if (spool.has('index.json')) images = readOciLayout(spool);
-    else if (spool.has('repositories')) throw invalid('manifest.json missing (archives of Docker before 1.10 are not supported)');
-    else throw invalid('manifest.json missing');
-
-    const loaded: string[] = [];
-    for (const img of images) {
-      if (img.names.length === 0) loaded.push(`Loaded image ID: ${img.id}`);
-      for (const name of img.names) {
-        const familiar = familiarString(parseReference(name));
-        const old = store.find(name);
-        if (old && old.id !== img.id) {
-          loaded.push(`The image ${familiar} already exists, renaming the old one with ID ${old.id} to empty string`);
-        }
-        loaded.push(`Loaded image: ${familiar}`);
-      }
-    }
-    store.addImages(images.map((i) => i.image));
-    return { loaded };
+    return await load(store, lease, input, opts);
+  } catch (e) {
+    store.discard(lease);
+    throw e;
   } finally {
     lease.release();
   }
+}
+
+export interface LoadOptions {
+  /**
+   * Checks each image's layers (bottom first) before any image becomes visible: berth unpacks them, which
+   * validates every entry. A throw aborts the load.
+   */
+  verifyImage?: (layers: { diffIds: Digest[]; blobs: Digest[] }) => Promise<void>;
+}
+
+async function load(store: ImageStore, lease: Lease, input: AsyncIterable<Buffer>, opts: LoadOptions): Promise<LoadResult> {
+  const spool = new Spool(store, lease);
+  try {
+    for await (const { entry, body } of readTar(decompressed(input))) await spool.add(entry, body);
+  } catch (e) {
+    throw e instanceof BerthError && e.message.startsWith('invalid archive') ? e : wrap(e, 'invalid archive');
+  }
+  let images: PendingImage[];
+  if (spool.has('manifest.json')) images = readDockerArchive(spool);
+  else if (spool.has('index.json')) images = readOciLayout(spool);
+  else if (spool.has('repositories')) throw invalid('manifest.json missing (archives of Docker before 1.10 are not supported)');
+  else throw invalid('manifest.json missing');
+
+  const loaded: string[] = [];
+  for (const img of images) {
+    if (img.names.length === 0) loaded.push(`Loaded image ID: ${img.id}`);
+    for (const name of img.names) {
+      const familiar = familiarString(parseReference(name));
+      const old = store.find(name);
+      if (old && old.id !== img.id) {
+        loaded.push(`The image ${familiar} already exists, renaming the old one with ID ${old.id} to empty string`);
+      }
+      loaded.push(`Loaded image: ${familiar}`);
+    }
+  }
+  for (const img of images) {
+    try {
+      await opts.verifyImage?.({ diffIds: img.diffIds, blobs: img.blobs });
+    } catch (e) {
+      throw wrap(e, `invalid archive: image ${img.id}`);
+    }
+  }
+  store.addImages(images.map((i) => i.image));
+  return { loaded };
 }
 
 interface PendingImage {
   id: Digest;
   names: string[];
   image: NewImage;
+  /** The layers, bottom first: uncompressed digests and the blobs holding them. */
+  diffIds: Digest[];
+  blobs: Digest[];
 }
 
 interface Member {
@@ -244,7 +270,7 @@ function readDockerArchive(spool: Spool): PendingImage[] {
     const image: NewImage = same ? { manifest: same.bytes } : { config: spool.bytes(item.Config), layers };
     const prev = byConfig.get(configBlob.digest);
     if (prev) prev.names.push(...names.filter((n) => !prev.names.includes(n)));
-    else byConfig.set(configBlob.digest, { id: configBlob.digest, names, image });
+    else byConfig.set(configBlob.digest, { id: configBlob.digest, names, image, diffIds: [...config.rootfs.diff_ids], blobs: layers.map((l) => l.digest) });
   }
   for (const p of byConfig.values()) p.image.names = p.names;
   return [...byConfig.values()];
@@ -316,7 +342,9 @@ function readOciLayout(spool: Spool): PendingImage[] {
       throw invalid(`image ${configBlob.digest} has ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} rootfs.diff_ids`);
     }
     manifest.layers.forEach((l, i) => layerDescriptor(spool, blobPath(l.digest), i, config, l));
-    byManifest.set(desc.digest, { id: configBlob.digest, names: [...names], image: { manifest: bytes } });
+    byManifest.set(desc.digest, {
+      id: configBlob.digest, names: [...names], image: { manifest: bytes }, diffIds: [...config.rootfs.diff_ids], blobs: manifest.layers.map((l) => l.digest),
+    });
   }
   for (const p of byManifest.values()) p.image.names = p.names;
   return [...byManifest.values()];

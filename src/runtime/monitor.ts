@@ -30,6 +30,10 @@ export interface MonitorOptions {
   start?: boolean;
   /** Hold the container's output until the first attach client connects, at most this long. */
   attachWaitMs?: number;
+  /** The spec's cgroupsPath: lets the monitor delete a stopped container without running the runtime again. */
+  cgroupPath?: string;
+  /** Remove the container's directory after the cleanup (`run --rm`). */
+  removeDir?: boolean;
 }
 
 let monitorBin: string | undefined;
@@ -56,6 +60,8 @@ export function monitorArgs(o: MonitorOptions): string[] {
   if (o.oomFile) a.push('--oom-file', o.oomFile);
   if (o.rootfsMount) a.push('--rootfs-mount', o.rootfsMount);
   if (o.start) a.push('--start');
+  if (o.cgroupPath) a.push('--cgroup-path', o.cgroupPath);
+  if (o.removeDir) a.push('--remove-dir');
   if (o.attachWaitMs) a.push('--attach-wait', String(o.attachWaitMs));
   if (o.exitCommand && o.exitCommand.length > 0) {
     a.push('--exit-command', o.exitCommand[0]!);

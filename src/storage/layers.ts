@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, renameSync, rmSync, readdirSync, createReadStream } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, readdirSync, readFileSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../base/digest.js';
 import { hex } from '../base/digest.js';
-import { withLock, atomicWrite } from '../base/fsutil.js';
+import { withLock, atomicWrite, FileLock } from '../base/fsutil.js';
 import { wrap, corrupt } from '../base/errors.js';
 import type { Paths } from '../base/paths.js';
 import type { Image } from '../image/types.js';
@@ -26,14 +26,23 @@ export class LayerStore {
 
   /** Ensures every layer of the image is unpacked; returns overlay lowerdirs, top layer first. */
   async ensure(image: Image): Promise<string[]> {
+    if (image.manifest.layers.length < image.config.rootfs.diff_ids.length) {
+      throw wrap(new Error('manifest has fewer layers than rootfs.diff_ids'), `image ${image.id}`);
+    }
+    return this.ensureChain(image.config.rootfs.diff_ids, image.manifest.layers.map((l) => l.digest));
+  }
+
+  /**
+   * Ensures a chain of layers (bottom first: diff ids and the blobs holding them) is unpacked; returns overlay
+   * lowerdirs, top layer first. A layer the applier refuses (an entry escaping the root, a hardlink to nothing)
+   * or whose content does not match its diff id is an error and leaves nothing behind.
+   */
+  async ensureChain(diffIds: readonly Digest[], blobs: readonly Digest[]): Promise<string[]> {
     const dirs: string[] = [];
-    const diffIds = image.config.rootfs.diff_ids;
     for (let i = 0; i < diffIds.length; i++) {
       const diffId = diffIds[i]!;
-      const blob = image.manifest.layers[i];
-      if (!blob) throw wrap(new Error('manifest has fewer layers than rootfs.diff_ids'), `image ${image.id}`);
       // Each layer is unpacked on top of the ones below (for implicit dirs and hardlinks into lower layers).
-      if (!this.has(diffId)) await this.unpack(diffId, blob.digest, [...dirs].reverse());
+      if (!this.has(diffId)) await this.unpack(diffId, blobs[i]!, [...dirs].reverse());
       dirs.push(this.diffDir(diffId));
     }
     return dirs.reverse();
@@ -73,7 +82,52 @@ export class LayerStore {
     return readdirSync(this.paths.layers).filter((n) => /^[a-f0-9]{64}$/.test(n));
   }
 
+  /**
+   * Removes an unpacked layer. It is first renamed away under its lock, so that no other process ever sees a
+   * half-deleted layer directory (has() is true only for complete ones).
+   */
   remove(diffHex: string): void {
-    rmSync(this.paths.layer(diffHex), { recursive: true, force: true });
+    const gone = join(this.paths.tmp, `deleting-${diffHex}-${process.pid}-${Date.now()}`);
+    const lock = new FileLock(this.paths.lock(`layer-${diffHex}`)).acquire();
+    try {
+      if (!existsSync(this.paths.layer(diffHex))) return;
+      mkdirSync(this.paths.tmp, { recursive: true });
+      renameSync(this.paths.layer(diffHex), gone);
+    } finally {
+      lock.release();
+    }
+    rmSync(gone, { recursive: true, force: true });
+  }
+
+  /** Unpacked layers that a mounted overlay (a running container, a cp or export) uses right now. */
+  mounted(): Set<string> {
+    const out = new Set<string>();
+    const prefix = `${this.paths.layers}/`;
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      for (let i = line.indexOf(prefix); i >= 0; i = line.indexOf(prefix, i + 1)) {
+        const hexId = line.slice(i + prefix.length, i + prefix.length + 64);
+        if (/^[a-f0-9]{64}$/.test(hexId)) out.add(hexId);
+      }
+    }
+    return out;
+  }
+
+  /** Leftovers of processes killed while unpacking or deleting a layer. */
+  cleanTemp(): void {
+    if (!existsSync(this.paths.tmp)) return;
+    for (const name of readdirSync(this.paths.tmp)) {
+      const m = /^(?:layer-[a-f0-9]{64}|deleting-[a-f0-9]{64})-(\d+)(?:-\d+)?$/.exec(name);
+      if (!m || processAlive(Number(m[1]))) continue;
+      rmSync(join(this.paths.tmp, name), { recursive: true, force: true });
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
   }
 }

@@ -1,11 +1,13 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Command, CliContext } from '../context.js';
-import { removeContainer } from '../../engine/lifecycle.js';
+import { removeContainer, restartMarker } from '../../engine/lifecycle.js';
 
-/** The command a monitor runs when a `run -d --rm` container exits: remove it, quietly and idempotently. */
+/**
+ * The command a monitor runs when an auto-remove (--rm) container exits: remove it, quietly and idempotently.
+ * Given to every start of such a container, so it goes away even when no berth process is attached.
+ */
 export function cleanupCommand(ctx: CliContext, id: string): string[] {
-  const self = process.env.BERTH_BIN ? [resolve(process.env.BERTH_BIN)] : [process.execPath, process.argv[1]!];
-  return [...self, '--root', ctx.root, 'container', 'cleanup', '--rm', id];
+  return [process.execPath, process.argv[1]!, '--root', ctx.root, 'container', 'cleanup', '--rm', id];
 }
 
 export const cleanup: Command = {
@@ -19,9 +21,13 @@ export const cleanup: Command = {
   },
   async run(ctx, p) {
     try {
-      await removeContainer(ctx.engine(), p.args[0]!, { force: true, volumes: true });
+      const engine = ctx.engine();
+      const rec = engine.containers.resolve(p.args[0]!);
+      if (existsSync(restartMarker(engine, rec.Id))) return 0; // `restart` stopped it and starts it again
+      // Not forced: a container started again meanwhile is left alone.
+      await removeContainer(engine, rec.Id, { volumes: true });
     } catch {
-      // already removed by an attached client
+      // already removed (by an attached client), or running again
     }
     return 0;
   },

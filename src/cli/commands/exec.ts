@@ -1,7 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { execInContainer } from '../../engine/exec.js';
+import { parseEnvFile } from '../../engine/create.js';
+import { isBerthError } from '../../base/errors.js';
+import { errorMessage } from '../exit.js';
+import { notATty } from '../session.js';
 
+/**
+ * Docker's exit codes for exec: the process's own code; 126/127 when the command cannot be invoked or found;
+ * 1 for everything the engine refuses (no such container, not running, paused, bad flags) and for a failed
+ * detached start.
+ */
 export const exec: Command = {
   spec: {
     name: 'exec', usage: 'berth exec [OPTIONS] CONTAINER COMMAND [ARG...]', description: 'Execute a command in a running container', minArgs: 2, interspersed: false,
@@ -21,18 +32,49 @@ export const exec: Command = {
     const [ref, ...cmd] = p.args;
     const user = flag.str(p, 'user');
     const workdir = flag.str(p, 'workdir');
-    const { child, cleanup } = execInContainer(ctx.engine(), ref!, {
-      cmd, env: flag.strs(p, 'env'), tty: flag.bool(p, 'tty'), interactive: flag.bool(p, 'interactive'), detach: flag.bool(p, 'detach'),
-      ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
-    });
+    const detach = flag.bool(p, 'detach');
+    const tty = flag.bool(p, 'tty');
+    const interactive = flag.bool(p, 'interactive');
+    const fail = (msg: string) => {
+      ctx.stderr.write(`Error: ${msg}\n`);
+      return 1;
+    };
+    let started;
+    try {
+      ctx.engine().containers.resolve(ref!); // "No such container" before anything else, as Docker
+      if (!detach && interactive && tty && notATty(ctx)) return 1;
+      // The runtime proxies the terminal itself, through whichever of our stdio is one.
+      if (!detach && tty && !ctx.stdin.isTTY && !ctx.stdout.isTTY && !ctx.stderr.isTTY) {
+        return fail('exec -t needs a terminal on stdin, stdout or stderr (berth cannot allocate one without it)');
+      }
+      const env: string[] = [];
+      for (const f of flag.strs(p, 'env-file')) {
+        let text: string;
+        try {
+          text = readFileSync(f, 'utf8');
+        } catch {
+          return fail(`open ${f}: no such file or directory`);
+        }
+        env.push(...parseEnvFile(text));
+      }
+      env.push(...flag.strs(p, 'env'));
+      started = execInContainer(ctx.engine(), ref!, {
+        cmd, env, tty, interactive, detach, privileged: flag.bool(p, 'privileged'),
+        ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
+      });
+    } catch (e) {
+      if (!detach && (isBerthError(e, 'command-not-found') || isBerthError(e, 'cannot-invoke'))) throw e;
+      return fail(errorMessage(e));
+    }
+    const { child, cleanup } = started;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const code = await new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 126))));
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(126));
+      child.on('close', (c, sig) => resolve(c ?? 128 + ((sig && constants.signals[sig]) || 0)));
+    });
     cleanup();
-    if (flag.bool(p, 'detach') && code !== 0) {
-      ctx.stderr.write(`Error: ${stderr.trim().split('\n').pop()}\n`);
-      return 126;
-    }
+    if (detach && code !== 0) return fail(stderr.trim().split('\n').pop() ?? `exec failed (exit ${code})`);
     return code;
   },
 };

@@ -3,10 +3,15 @@ import { flag } from '../context.js';
 import { CREATE_FLAGS, createOptions } from './container-flags.js';
 import { createContainer } from '../../engine/create.js';
 import { startContainer } from '../../engine/start.js';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  stopContainer, killContainer, removeContainer, waitExit, pauseContainer, unpauseContainer, checkSignal,
+  stopContainer, killContainer, removeContainer, waitExit, waitMonitorGone, pauseContainer, unpauseContainer, checkSignal, restartMarker,
 } from '../../engine/lifecycle.js';
-import { attachSession, ttySize } from '../session.js';
+import type { ContainerRecord } from '../../engine/container.js';
+import { connectAttach } from '../../runtime/attach.js';
+import { attachSession, ttySize, notATty } from '../session.js';
+import { cleanupCommand } from './cleanup.js';
 import { parseBytes } from '../units.js';
 import { errorMessage } from '../exit.js';
 
@@ -46,32 +51,48 @@ export const start: Command = {
       { name: 'interactive', short: 'i', type: 'bool', description: "Attach container's STDIN" },
     ],
   },
-  startsProcess: true,
+  // Docker's start reports every failure with exit 1, also a command that cannot be found.
   async run(ctx, p) {
     const engine = ctx.engine();
     const attach = flag.bool(p, 'attach') || flag.bool(p, 'interactive');
     if (attach) {
       if (p.args.length > 1) throw new Error('you cannot start and attach multiple containers at once');
       const rec = engine.containers.resolve(p.args[0]!);
+      const stdin = flag.bool(p, 'interactive') && rec.Config.OpenStdin;
+      if (stdin && rec.Config.Tty && notATty(ctx)) return 1;
       const size = rec.Config.Tty ? ttySize(ctx) : undefined;
-      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}) });
-      if (!started.attach) return 0; // already running: nothing to attach in this version
-      return attachSession(ctx, engine, started.rec, started.attach, { stdin: flag.bool(p, 'interactive') && rec.Config.OpenStdin, autoRemove: rec.HostConfig.AutoRemove });
+      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}), ...autoRemoveExit(ctx, rec) });
+      let sock = started.attach;
+      if (!sock) {
+        // Already running: attach to it, as Docker does.
+        try {
+          sock = await connectAttach(join(engine.containers.dir(rec.Id), 'attach.sock'));
+        } catch {
+          return (await waitExit(engine, rec.Id))?.State.ExitCode ?? 0; // it exited meanwhile
+        }
+      }
+      return attachSession(ctx, engine, started.rec, sock, { stdin, autoRemove: rec.HostConfig.AutoRemove });
     }
-    let failed = 0;
+    const failed: string[] = [];
     for (const ref of p.args) {
       try {
-        await startContainer(engine, ref);
+        const rec = engine.containers.resolve(ref);
+        await startContainer(engine, rec.Id, autoRemoveExit(ctx, rec));
         ctx.stdout.write(`${ref}\n`);
       } catch (e) {
-        failed++;
+        failed.push(ref);
         ctx.stderr.write(`Error: ${errorMessage(e)}\n`);
       }
     }
-    if (failed) ctx.stderr.write('Error: failed to start containers: ' + p.args.slice(-failed).join(', ') + '\n');
-    return failed ? 1 : 0;
+    if (failed.length) ctx.stderr.write(`Error: failed to start containers: ${failed.join(', ')}\n`);
+    return failed.length ? 1 : 0;
   },
 };
+
+/** An auto-remove (--rm) container is removed by its monitor's exit command, whoever started it. */
+function autoRemoveExit(ctx: CliContext, rec: ContainerRecord): { exitCommand?: string[] } {
+  return rec.HostConfig.AutoRemove ? { exitCommand: cleanupCommand(ctx, rec.Id) } : {};
+}
 
 const TIME_FLAGS = [
   { name: 'time', short: 't', type: 'int' as const, description: 'Seconds to wait before killing the container' },
@@ -100,9 +121,19 @@ export const restart: Command = {
   spec: { name: 'restart', usage: 'berth restart [OPTIONS] CONTAINER [CONTAINER...]', description: 'Restart one or more containers', minArgs: 1, flags: TIME_FLAGS },
   async run(ctx, p) {
     const t = stopTimeout(p);
+    const sig = flag.str(p, 'signal');
+    if (sig) checkSignal(sig);
     return forEach(ctx, p.args, async (ref) => {
-      await stopContainer(ctx.engine(), ref, t !== undefined ? { timeoutSec: t } : {});
-      await startContainer(ctx.engine(), ref);
+      const engine = ctx.engine();
+      const rec = engine.containers.resolve(ref);
+      const marker = restartMarker(engine, rec.Id);
+      writeFileSync(marker, '');
+      try {
+        await stopContainer(engine, rec.Id, { ...(t !== undefined ? { timeoutSec: t } : {}), ...(sig ? { signal: sig } : {}) });
+        await startContainer(engine, rec.Id, autoRemoveExit(ctx, rec));
+      } finally {
+        rmSync(marker, { force: true });
+      }
       return ref;
     });
   },
@@ -145,6 +176,8 @@ export const wait: Command = {
     return forEach(ctx, p.args, async (ref) => {
       const rec = ctx.engine().containers.resolve(ref);
       const after = await waitExit(ctx.engine(), rec.Id);
+      // Its monitor's cleanup too, so a `start` or `rm` right after does not race it.
+      await waitMonitorGone(ctx.engine(), rec.Id);
       return String(after?.State.ExitCode ?? rec.State.ExitCode);
     });
   },

@@ -20,12 +20,21 @@ export const logs: Command = {
     const now = new Date();
     const since = flag.str(p, 'since');
     const until = flag.str(p, 'until');
+    // A reader that goes away (`logs -f | head`) ends the command quietly instead of crashing it.
+    const gone = new AbortController();
+    const onError = (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      gone.abort();
+    };
+    ctx.stdout.on('error', onError);
+    ctx.stderr.on('error', onError);
     await streamLogs(ctx.engine(), p.args[0]!, {
       follow: flag.bool(p, 'follow'),
+      signal: gone.signal,
       timestamps: flag.bool(p, 'timestamps'),
       ...(tail !== 'all' ? { tail: Number.isNaN(Number(tail)) ? -1 : Number(tail) } : {}),
-      ...(since ? { since: Number(parseSince(since, now)) / 1e9 } : {}),
-      ...(until ? { until: Number(parseSince(until, now)) / 1e9 } : {}),
+      ...(since ? { since: parseSince(since, now) } : {}),
+      ...(until ? { until: parseSince(until, now) } : {}),
     }, ctx.stdout, ctx.stderr);
     return 0;
   },

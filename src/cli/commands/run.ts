@@ -4,17 +4,20 @@ import { CREATE_FLAGS, createOptions } from './container-flags.js';
 import { createContainer } from '../../engine/create.js';
 import { startContainer } from '../../engine/start.js';
 import { removeContainer } from '../../engine/lifecycle.js';
-import { attachSession, ttySize } from '../session.js';
+import { attachSession, ttySize, notATty } from '../session.js';
 import { parseBytes } from '../units.js';
 import { cleanupCommand } from './cleanup.js';
-import { trace } from '../../base/trace.js';
 
 export const run: Command = {
   spec: {
     name: 'run',
     usage: 'berth run [OPTIONS] IMAGE [COMMAND] [ARG...]',
     description: 'Create and run a new container from an image',
-    flags: [{ name: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' }, ...CREATE_FLAGS],
+    flags: [
+      { name: 'detach', short: 'd', type: 'bool', description: 'Run container in background and print container ID' },
+      { name: 'sig-proxy', type: 'bool', default: true, description: 'Proxy received signals to the process' },
+      ...CREATE_FLAGS,
+    ],
     minArgs: 1,
     interspersed: false,
   },
@@ -22,19 +25,22 @@ export const run: Command = {
   async run(ctx, p) {
     const engine = ctx.engine();
     const o = createOptions(p, parseBytes);
-    trace('run: parsed');
-    const rec = createContainer(engine, o);
-    trace('run: created');
     const detach = flag.bool(p, 'detach');
+    if (!detach && o.interactive && o.tty && notATty(ctx)) return 1; // checked before anything is created, as Docker
+    const rec = createContainer(engine, o);
+    // With --rm the monitor removes the container on exit even if this process is gone by then.
+    const exit = o.autoRemove ? { exitCommand: cleanupCommand(ctx, rec.Id) } : {};
     try {
       if (detach) {
-        await startContainer(engine, rec.Id, o.autoRemove ? { exitCommand: cleanupCommand(ctx, rec.Id) } : {});
+        await startContainer(engine, rec.Id, exit);
         ctx.stdout.write(`${rec.Id}\n`);
         return 0;
       }
       const size = o.tty ? ttySize(ctx) : undefined;
-      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}) });
-      return await attachSession(ctx, engine, started.rec, started.attach!, { stdin: !!o.interactive, autoRemove: !!o.autoRemove });
+      const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}), ...exit });
+      return await attachSession(ctx, engine, started.rec, started.attach!, {
+        stdin: !!o.interactive, autoRemove: !!o.autoRemove, sigProxy: flag.bool(p, 'sig-proxy'),
+      });
     } catch (e) {
       if (o.autoRemove) await removeContainer(engine, rec.Id, { force: true, volumes: true }).catch(() => undefined);
       throw e;
