@@ -648,6 +648,45 @@ describe('berth-monitor', { skip: skipReason() }, () => {
     assert.ok(!fs.existsSync(path.join(memCgroup, cg)), 'runc delete removed the cgroup');
   });
 
+  it('--start runs the container at once and --attach-wait holds its output for the first client', { timeout: 30000 }, async (t) => {
+    const fx = fixture(t, ['sh', '-c', 'echo early; echo early-err >&2; exit 5']);
+    const started = await startMonitor(fx, ['--start', '--attach-wait', '10000']);
+    assert.ok(started.sync.pid, JSON.stringify(started.sync));
+    await sleep(300); // the container has exited by now; its output must wait for the client
+    assert.equal(fs.existsSync(path.join(fx.dir, 'exit.json')), false, 'nothing is finished before the client came');
+    const client = await AttachClient.connect(fx);
+    await client.closed;
+    assert.equal(client.text(1), 'early\n');
+    assert.equal(client.text(2), 'early-err\n');
+    assert.equal(client.exit()?.exitCode, 5);
+    await waitDone(fx);
+  });
+
+  it('--start reports an executable that does not exist like create does', { timeout: 30000 }, async (t) => {
+    const fx = fixture(t, ['/nonexistent']);
+    const started = await startMonitor(fx, ['--start']);
+    assert.match(started.sync.error ?? '', /no such file or directory/);
+    assert.equal(runc(fx, 'list', '-q').trim(), '');
+  });
+
+  it('--cgroup-path deletes the stopped container without the runtime, and --remove-dir removes its directory', { timeout: 30000 }, async (t) => {
+    const cg = `/berth-monitor-test-${process.pid}-${Date.now()}`;
+    const fx = fixture(t, ['sh', '-c', 'sleep 0.2 & exit 0'], { cgroupsPath: cg, memoryLimit: 64 * 1024 * 1024 });
+    t.after(() => {
+      for (const c of fs.readdirSync('/sys/fs/cgroup')) spawnSync('rmdir', [path.join('/sys/fs/cgroup', c, cg)], { stdio: 'ignore' });
+    });
+    // --remove-dir only removes a directory named like a container id
+    const dir = path.join(fx.tmp, 'a'.repeat(64));
+    fs.mkdirSync(dir);
+    fx.dir = dir;
+    fx.logPath = path.join(dir, 'log.json');
+    await startMonitor(fx, ['--start', '--cgroup-path', cg, '--remove-dir']);
+    await waitFor('the monitor to exit', () => !alive(fx.monitorPid!));
+    assert.equal(runc(fx, 'list', '-q').trim(), '', 'runtime state removed');
+    assert.deepEqual(fs.readdirSync('/sys/fs/cgroup').filter((c) => fs.existsSync(path.join('/sys/fs/cgroup', c, cg))), [], 'cgroups removed');
+    assert.equal(fs.existsSync(dir), false, 'container dir removed');
+  });
+
   it('unmounts --rootfs-mount when done', { timeout: 30000 }, async (t) => {
     const fx = fixture(t, ['true']);
     const mnt = path.join(fx.tmp, 'mnt');

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
@@ -6,11 +6,10 @@ import { formatRows } from '../template.js';
 import { humanSize, agoText, humanDuration } from '../units.js';
 import { inspectEach } from './inspect.js';
 import { imageInspect } from './image-inspect.js';
-import { removeImage, pruneImages } from '../../engine/images.js';
-import { loadArchive, saveArchive } from '../../image/archive.js';
-import { importRootfs } from '../../image/importer.js';
+import { removeImage, pruneImages, importImage, loadImages } from '../../engine/images.js';
+import { saveArchive } from '../../image/archive.js';
 import { parseReference, familiarName } from '../../image/reference.js';
-import { invalidArgument } from '../../base/errors.js';
+import { errnoCode, invalidArgument } from '../../base/errors.js';
 import { errorMessage } from '../exit.js';
 import type { Image } from '../../image/types.js';
 
@@ -185,7 +184,7 @@ export const importCmd: Command = {
     const [file, name] = p.args;
     const input = file === '-' ? ctx.stdin : openInput(file!);
     const msg = flag.str(p, 'message');
-    const img: Image = await importRootfs(ctx.engine().images, input, {
+    const img: Image = await importImage(ctx.engine(), input, {
       ...(name ? { name } : {}), changes: flag.strs(p, 'change'), ...(msg ? { message: msg } : {}),
     });
     ctx.stdout.write(`${img.id}\n`);
@@ -193,9 +192,17 @@ export const importCmd: Command = {
   },
 };
 
+/** A file to read, checked first so that a missing one is Docker's one-line error rather than a stream error. */
 function openInput(file: string) {
-  const s = createReadStream(file);
-  return s;
+  let dir = false;
+  try {
+    dir = statSync(file).isDirectory();
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw invalidArgument(`open ${file}: no such file or directory`);
+    throw e;
+  }
+  if (dir) throw invalidArgument(`read ${file}: is a directory`);
+  return createReadStream(file);
 }
 
 export const load: Command = {
@@ -206,7 +213,7 @@ export const load: Command = {
   async run(ctx, p) {
     const file = flag.str(p, 'input');
     if (!file && ctx.stdin.isTTY) throw invalidArgument('requested load from stdin, but stdin is empty');
-    const r = await loadArchive(ctx.engine().images, file ? openInput(file) : ctx.stdin);
+    const r = await loadImages(ctx.engine(), file ? openInput(file) : ctx.stdin);
     if (!flag.bool(p, 'quiet')) for (const l of r.loaded) ctx.stdout.write(`${l}\n`);
     return 0;
   },
