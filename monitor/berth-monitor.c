@@ -333,15 +333,18 @@ static void report_error(const char *msg)
 
 /* ---------- files in CTRDIR ---------- */
 
-/* tmp + fsync + rename + fsync(dir), so readers see the old file or the whole new one. */
-static int atomic_write(const char *name, const char *data, size_t n)
+/*
+ * tmp + rename, so readers see the old file or the whole new one; durable adds fsync of the file and the directory
+ * (exit.json must survive a crash; monitor.pid dies with the process anyway).
+ */
+static int atomic_write(const char *name, const char *data, size_t n, bool durable)
 {
 	char tmp[128];
 	snprintf(tmp, sizeof tmp, ".%s.tmp.%d", name, (int)getpid());
 	int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, n) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, n) < 0 || (durable && fsync(fd) < 0)) {
 		close(fd);
 		unlinkat(dir_fd, tmp, 0);
 		return -1;
@@ -351,7 +354,8 @@ static int atomic_write(const char *name, const char *data, size_t n)
 		unlinkat(dir_fd, tmp, 0);
 		return -1;
 	}
-	fsync(dir_fd);
+	if (durable)
+		fsync(dir_fd);
 	return 0;
 }
 
@@ -1138,7 +1142,7 @@ static _Noreturn void finish(int code_override)
 	char file[260];
 	memcpy(file, json, n);
 	file[n] = '\n';
-	atomic_write("exit.json", file, n + 1);
+	atomic_write("exit.json", file, n + 1, !opt.remove_dir); /* with --remove-dir it is about to go */
 
 	accept_clients();
 	for (int i = 0; i < nclients; i++)
@@ -1147,17 +1151,25 @@ static _Noreturn void finish(int code_override)
 	flush_clients();
 	xclose(&ctl_fd);
 
-	delete_container();
 	unmount_rootfs();
+	/*
+	 * --remove-dir: move the container's directory out of berth's sight first (one rename), so a waiting `run --rm`
+	 * returns now; the cgroup and state cleanup and the recursive removal follow. Only a directory named like a
+	 * container id is touched.
+	 */
+	char trash[PATH_MAX] = "";
+	const char *base = strrchr(opt.dir, '/');
+	if (opt.remove_dir && base && strlen(base + 1) == 64 && strspn(base + 1, "0123456789abcdef") == 64) {
+		snprintf(trash, sizeof trash, "%.*s/.removing-%s", (int)(base - opt.dir), opt.dir, base + 1);
+		if (rename(opt.dir, trash) < 0)
+			snprintf(trash, sizeof trash, "%s", opt.dir);
+	}
+	delete_container();
 	remove_runtime_files();
 	reap_all();
-	if (opt.remove_dir) {
-		/* Only a container's own directory: refuse anything that does not look like one. */
-		const char *base = strrchr(opt.dir, '/');
-		if (base && strlen(base + 1) == 64 && strspn(base + 1, "0123456789abcdef") == 64) {
-			xclose(&dir_fd);
-			remove_tree_at(AT_FDCWD, opt.dir);
-		}
+	if (trash[0]) {
+		xclose(&dir_fd);
+		remove_tree_at(AT_FDCWD, trash);
 	}
 
 	if (!opt.exit_command)
@@ -1853,7 +1865,7 @@ static void setup(void)
 	unlinkat(dir_fd, "exit.json", 0); /* stale from an earlier run of this container */
 	char pid[32];
 	int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
-	if (atomic_write("monitor.pid", pid, (size_t)n) < 0)
+	if (atomic_write("monitor.pid", pid, (size_t)n, false) < 0)
 		fatal_setup("write monitor.pid");
 	log_open();
 	if (logb.fd < 0)

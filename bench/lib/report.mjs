@@ -15,7 +15,7 @@ export function startTable(rows) {
       ? [r.label, 'failed', '', '', '', '', '']
       : [r.reference ? `${r.label} (ref)` : r.label, ms(r.median), ms(r.p90), ms(r.min), String(r.n), times(r.xPodman), times(r.xRunc)],
   );
-  return { head, body };
+  return { head, body, left: 1 };
 }
 
 /** Rows of the memory table: per-container monitor RSS and PSS, median over the sleepers, in MiB. */
@@ -26,20 +26,20 @@ export function memoryTable(rows) {
       ? [r.engine, r.process, 'failed', '', '', '', '']
       : [r.engine, r.process, String(r.n), mib(r.rssMedian), mib(r.rssMax), mib(r.pssMedian), times(r.xPodman)],
   );
-  return { head, body };
+  return { head, body, left: 2 };
 }
 
-/** Fixed-width text rendering; the first column left-aligned, the others right-aligned. */
-export function text({ head, body }) {
+/** Fixed-width text rendering; the first `left` columns left-aligned (labels), the others right-aligned (numbers). */
+export function text({ head, body, left }) {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells) => cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 /** GitHub Markdown rendering with the same alignment. */
-export function markdown({ head, body }) {
+export function markdown({ head, body, left }) {
   const row = (cells) => `| ${cells.join(' | ')} |`;
-  return [row(head), row(head.map((_, i) => (i === 0 ? ':--' : '--:'))), ...body.map(row)].join('\n');
+  return [row(head), row(head.map((_, i) => (i < left ? ':--' : '--:'))), ...body.map(row)].join('\n');
 }
 
 /** The generated part of RESULTS.md. */

@@ -35,7 +35,8 @@ export function berthPeer() {
     },
     versions() {
       const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
-      return { berth: `${pkg.version} (bin/berth, ${firstLine(run(BIN, ['--version']).stdout)})` };
+      const launch = existsSync(join(REPO, 'dist/berth.blob')) ? 'V8 startup snapshot dist/berth.blob' : 'ESM bundle dist/berth.mjs';
+      return { berth: `${pkg.version} (bin/berth from ${launch}; \`berth --version\`: ${firstLine(run(BIN, ['--version']).stdout)})` };
     },
     cases() {
       return [

@@ -46,9 +46,11 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
 
 /**
  * Docker's one-line rendering: errors as "dockerfile parse error on line 3: <message>", warnings as
- * "<rule>: <message> (line 3)" (the form `docker build` prints under "WARNING:").
+ * "<rule>: <message> (line 3)" (the form `docker build` prints under "WARNING:"). Line 0 means "not from the
+ * Dockerfile" (a --build-arg finding) and is printed without a line.
  */
 export function formatDiagnostic(d: Diagnostic): string {
+  if (d.line === 0) return d.rule ? `${d.rule}: ${d.message}` : d.message; // not from the Dockerfile (--build-arg)
   if (d.severity === 'error') return `dockerfile parse error on line ${d.line}: ${d.message}`;
   return d.rule ? `${d.rule}: ${d.message} (line ${d.line})` : `${d.message} (line ${d.line})`;
 }

@@ -8,7 +8,7 @@
  */
 import { type Diagnostic, type Position, error, warning } from './diagnostic.js';
 import { expand } from './expand.js';
-import { parseJsonArray } from './words.js';
+import { parseGoBool, parseJsonArray } from './words.js';
 
 /** The `# check=` directive: which lint rules to skip and whether lint warnings fail the build. */
 export interface CheckDirective {
@@ -319,12 +319,18 @@ function buildInstruction(
   return instr;
 }
 
+/** A flag and its offset in the logical line. */
+interface FoundFlag {
+  flag: Omit<RawFlag, 'line' | 'column'>;
+  offset: number;
+}
+
 /**
  * BuildKit's builder-flag scan: words starting with `--` before the first other word are flags; quotes and
  * backslashes in them are processed; a bare `--` ends the flags.
  */
-function extractFlags(line: string, from: number): { flags: { flag: Omit<RawFlag, 'line' | 'column'>; offset: number }[]; argsStart: number } {
-  const flags: { flag: Omit<RawFlag, 'line' | 'column'>; offset: number }[] = [];
+function extractFlags(line: string, from: number): { flags: FoundFlag[]; argsStart: number } {
+  const flags: FoundFlag[] = [];
   let pos = from;
   for (;;) {
     while (pos < line.length && /\s/.test(line[pos]!)) pos++;
@@ -360,7 +366,7 @@ function extractFlags(line: string, from: number): { flags: { flag: Omit<RawFlag
   }
 }
 
-interface HeredocHeader {
+export interface HeredocHeader {
   name: string;
   chomp: boolean;
   quoted: boolean;
@@ -379,21 +385,31 @@ export function heredocsFromLine(line: string): HeredocHeader[] {
   if (!words.ok) return [];
   const out: HeredocHeader[] = [];
   for (const word of words.words) {
-    const m = /^(\d*)<<(-?)\s*([^<]*)$/.exec(word);
-    if (m === null || m[3] === '') continue;
-    const plain = expand(m[3]!, none, { keepUnset: true });
-    const raw = expand(m[3]!, none, { keepUnset: true, rawQuotes: true });
-    if (!plain.ok || !raw.ok || plain.words.length !== 1 || raw.words.length !== 1) continue;
-    const quotes = (s: string) => (s.match(/['"]/g) ?? []).length;
-    const header: HeredocHeader = {
-      name: plain.words[0]!,
-      chomp: m[2] === '-',
-      quoted: quotes(plain.words[0]!) !== quotes(raw.words[0]!),
-    };
-    if (m[1] !== '') header.fd = Number(m[1]);
-    out.push(header);
+    const header = parseHeredocWord(word);
+    if (header !== undefined) out.push(header);
   }
   return out;
+}
+
+/**
+ * A word of the form `[n]<<[-]WORD` as a heredoc header, else undefined. The body is "quoted" (not expanded) when
+ * unquoting WORD removes quote characters; WORD must be a single shell word.
+ */
+export function parseHeredocWord(word: string): HeredocHeader | undefined {
+  const m = /^(\d*)<<(-?)\s*([^<]*)$/.exec(word);
+  if (m === null || m[3] === '') return undefined;
+  const none = new Map<string, string>();
+  const plain = expand(m[3]!, none, { keepUnset: true });
+  const raw = expand(m[3]!, none, { keepUnset: true, rawQuotes: true });
+  if (!plain.ok || !raw.ok || plain.words.length !== 1 || raw.words.length !== 1) return undefined;
+  const quotes = (s: string) => (s.match(/['"]/g) ?? []).length;
+  const header: HeredocHeader = {
+    name: plain.words[0]!,
+    chomp: m[2] === '-',
+    quoted: quotes(plain.words[0]!) !== quotes(raw.words[0]!),
+  };
+  if (m[1] !== '') header.fd = Number(m[1]);
+  return header;
 }
 
 /** BuildKit's `# check=` syntax: `skip=A,B;error=true;experimental=all`. A string result is the error. */
@@ -413,18 +429,13 @@ export function parseCheckDirective(value: string): CheckDirective | string {
       check.experimental.push(...val.split(',').map((s) => s.trim()).filter((s) => s !== ''));
     } else if (key === 'error') {
       const b = parseGoBool(val);
-      if (b === undefined) return `failed to parse check option "${part}": strconv.ParseBool: parsing "${val}": invalid syntax`;
+      if (b === undefined) {
+        return `failed to parse check option "${part}": strconv.ParseBool: parsing "${val}": invalid syntax`;
+      }
       check.error = b;
     } else {
       return `invalid check option "${key}"`;
     }
   }
   return check;
-}
-
-/** Go's strconv.ParseBool. */
-export function parseGoBool(s: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
-  return undefined;
 }

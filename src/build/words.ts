@@ -88,3 +88,10 @@ export function parseJsonArray(s: string): JsonArgs {
   if (!parsed.every((v): v is string => typeof v === 'string')) return { kind: 'not-strings' };
   return { kind: 'json', values: parsed };
 }
+
+/** Go's strconv.ParseBool. */
+export function parseGoBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { spawnProcess } from '../sys/exec.js';
 import { conflict } from '../base/errors.js';
 import { resolveUser } from '../security/users.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
@@ -24,9 +25,18 @@ export interface ExecOptions {
 /**
  * Runs a process in a running container through `runtime exec`, with the container's own process settings
  * (capabilities, rlimits, no-new-privileges) and the overrides given. In the foreground the runtime proxies
- * the terminal itself. Returns the child; its exit code is the exec'd process's.
+ * the terminal itself. Detached, the process gets no stdio.
  */
-export function execInContainer(engine: Engine, ref: string, o: ExecOptions): { child: ChildProcess; cleanup: () => void } {
+export interface ExecHandle {
+  /** The runtime process: in the foreground it exits with the exec'd process's code, detached once it started. */
+  child: ChildProcess;
+  /** Why a detached start failed, as the runtime said (after the child exited non-zero). */
+  failure: () => string | undefined;
+  /** Removes the process description (and log) once the child exited. */
+  cleanup: () => void;
+}
+
+export function execInContainer(engine: Engine, ref: string, o: ExecOptions): ExecHandle {
   const rec = engine.containers.resolve(ref);
   if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
   if (rec.State.Paused) throw conflict(`container ${rec.Id} is paused, unpause the container before exec`);
@@ -50,7 +60,41 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): { 
   checkExecutable(rootfs, o.cmd[0]!, proc.env, proc.cwd);
   const file = join(dir, `exec-${randomBytes(6).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(proc));
-  const stdio = o.detach ? (['ignore', 'ignore', 'pipe'] as const) : ([o.interactive || o.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'] as const);
-  const child = engine.runtime.exec(rec.Id, file, { tty: !!o.tty, detach: !!o.detach }, [...stdio]);
-  return { child, cleanup: () => rmSync(file, { force: true }) };
+  if (o.detach) {
+    // The detached process inherits the runtime's stdio: give it none (Docker discards its output), and take the
+    // runtime's own error from its log file instead of a pipe the process would keep open.
+    const log = `${file.slice(0, -'.json'.length)}.log`;
+    const child = spawnProcess(engine.runtime.bin, ['--root', engine.runtime.root, '--log', log, '--log-format', 'json', 'exec', '--process', file, '--detach', rec.Id], 'ignore');
+    return {
+      child,
+      failure: () => runtimeError(log),
+      cleanup: () => {
+        rmSync(file, { force: true });
+        rmSync(log, { force: true });
+      },
+    };
+  }
+  const stdin = o.interactive || o.tty ? 'inherit' : 'ignore';
+  const child = engine.runtime.exec(rec.Id, file, { tty: !!o.tty, detach: false }, [stdin, 'inherit', 'inherit']);
+  return { child, failure: () => undefined, cleanup: () => rmSync(file, { force: true }) };
+}
+
+/** The last error a runtime wrote to its --log-format json log, without the runtime's own prefixes. */
+function runtimeError(log: string): string | undefined {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let msg: string | undefined;
+  for (const line of text.split('\n')) {
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if (e.level === 'error' && e.msg) msg = e.msg;
+    } catch {
+      // not a log entry
+    }
+  }
+  return msg;
 }

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdirSync, rmSync, existsSync, statSync, lstatSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, rmdirSync, existsSync, statSync, lstatSync } from 'node:fs';
 import { join, posix, basename } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, invalidArgument, notFound } from '../base/errors.js';
 import { isMountPoint, mountOverlay, unmount } from '../sys/mount.js';
 import { listChanges, writeLayerTar, writeTreeTar, type Change } from '../storage/changes.js';
-import { applyLayer } from '../storage/apply.js';
+import { applyLayer, lookupLower } from '../storage/apply.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { applyChanges } from '../image/changes.js';
 import { MEDIA_OCI_LAYER, type Image, type ImageConfig } from '../image/types.js';
@@ -22,11 +22,21 @@ async function lowersOf(engine: Engine, rec: ContainerRecord): Promise<string[]>
 
 /**
  * Runs fn with the container's merged root available: the live mount of a running container, or a temporary
- * overlay mount (removed afterwards, also on failure) for a stopped one.
+ * overlay mount (removed afterwards, also on failure) for a stopped one. With `freeze`, a running container is
+ * paused meanwhile (as Docker does for cp): its processes cannot swap a path for a symlink between berth resolving
+ * it inside the root and using it.
  */
-export async function withRootfs<T>(engine: Engine, rec: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
+export async function withRootfs<T>(engine: Engine, rec: ContainerRecord, fn: (rootfs: string) => Promise<T>, freeze = false): Promise<T> {
   const live = rec.GraphDriver.Data.MergedDir;
-  if (rec.State.Running && isMountPoint(live)) return fn(live);
+  if (rec.State.Running && isMountPoint(live)) {
+    const pause = freeze && !rec.State.Paused;
+    if (pause) await engine.runtime.pause(rec.Id);
+    try {
+      return await fn(live);
+    } finally {
+      if (pause) await engine.runtime.resume(rec.Id);
+    }
+  }
   const dir = join(engine.containers.dir(rec.Id), `tmpmnt-${randomBytes(4).toString('hex')}`);
   const work = join(engine.containers.dir(rec.Id), 'work');
   mkdirSync(dir, { recursive: true });
@@ -39,13 +49,25 @@ export async function withRootfs<T>(engine: Engine, rec: ContainerRecord, fn: (r
       unmount(dir);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    // not recursive: should the unmount have failed, this must not delete the container's files through it
+    rmdirSync(dir);
   }
+}
+
+/**
+ * Mount points the runtime creates in a container's writable layer when the image lacks them (Docker keeps them in
+ * a separate init layer): they are not the container's changes, for diff and commit.
+ */
+const RUNTIME_MOUNT_POINTS = ['/etc/resolv.conf', '/etc/hostname', '/etc/hosts', '/proc', '/sys', '/dev'];
+
+function runtimeMountPoints(lowers: string[]): Set<string> {
+  return new Set(RUNTIME_MOUNT_POINTS.filter((p) => !lookupLower(lowers, p.split('/').filter(Boolean))));
 }
 
 export async function containerChanges(engine: Engine, ref: string): Promise<Change[]> {
   const rec = engine.containers.resolve(ref);
-  return listChanges(rec.GraphDriver.Data.UpperDir, await lowersOf(engine, rec));
+  const lowers = await lowersOf(engine, rec);
+  return listChanges(rec.GraphDriver.Data.UpperDir, lowers, { ignore: runtimeMountPoints(lowers) });
 }
 
 export async function exportContainer(engine: Engine, ref: string, out: Writable | NodeJS.WritableStream): Promise<void> {
@@ -77,7 +99,7 @@ export async function commitContainer(engine: Engine, ref: string, o: CommitOpti
     let layer;
     try {
       const out = createWriteStream(tmp);
-      const r = await writeLayerTar(rec.GraphDriver.Data.UpperDir, lowers, out);
+      const r = await writeLayerTar(rec.GraphDriver.Data.UpperDir, lowers, out, { ignore: runtimeMountPoints(lowers) });
       await finished(out);
       const blob = await engine.images.ingestBlob(createReadStream(tmp), { lease });
       layer = { mediaType: MEDIA_OCI_LAYER, digest: blob.digest, size: blob.size, diffId: r.digest };
@@ -122,11 +144,13 @@ export function splitCpArg(arg: string): { container?: string; path: string } {
  * Docker's rules: a SRC directory ending in "/." copies its contents; an existing DEST directory receives SRC by
  * its base name. DEST "-" writes a tar to `out`.
  */
-export async function copyFromContainer(engine: Engine, ref: string, src: string, dest: string, out: NodeJS.WritableStream): Promise<void> {
+export async function copyFromContainer(
+  engine: Engine, ref: string, src: string, dest: string, out: NodeJS.WritableStream, o: { followLink?: boolean } = {},
+): Promise<void> {
   const rec = engine.containers.resolve(ref);
   await withRootfs(engine, rec, async (root) => {
     const contentsOnly = src.endsWith('/.');
-    const hostSrc = resolveInRoot(root, src, false);
+    const hostSrc = resolveInRoot(root, src, !!o.followLink);
     if (!existsSync(hostSrc) && !isSymlink(hostSrc)) throw notFound(`Could not find the file ${src} in container ${ref}`);
     const name = basename(posix.normalize(src)) || '/';
     if (dest === '-') {
@@ -141,7 +165,7 @@ export async function copyFromContainer(engine: Engine, ref: string, src: string
     const pipe = new PassThrough();
     const writing = srcIsDir ? writeTreeTar(hostSrc, pipe) : writeTreeTar(hostSrc, pipe, { prefix: basename(target) });
     await Promise.all([writing, applyLayer(pipe, srcIsDir ? target : join(target, '..'), { plain: true })]);
-  });
+  }, true);
 }
 
 /** `cp SRC CONTAINER:DEST`: copies a host file or directory into the container, never writing outside its root. */
@@ -156,6 +180,7 @@ export async function copyToContainer(engine: Engine, ref: string, src: string, 
     const destIsDir = existsSync(hostDest) && statSync(hostDest).isDirectory();
     if (!destIsDir && dest.endsWith('/') && !existsSync(hostDest)) throw notFound(`Could not find the file ${dest} in container ${ref}`);
     if (!srcIsDir && !destIsDir && dest.endsWith('/')) throw invalidArgument(`destination "${dest}" must be a directory`);
+    if (srcIsDir && !destIsDir && existsSync(hostDest)) throw invalidArgument('cannot copy a directory to a file');
     let extractDir: string;
     let opts: { prefix?: string; includeRoot?: boolean };
     if (srcIsDir) {
@@ -167,12 +192,26 @@ export async function copyToContainer(engine: Engine, ref: string, src: string, 
         opts = {};
       }
     } else {
-      extractDir = destIsDir ? hostDest : resolveInRoot(root, posix.dirname(dest));
-      opts = { prefix: destIsDir ? basename(src) : posix.basename(dest) };
+      // A DEST that is a symlink is followed (inside the root), as docker cp does.
+      extractDir = destIsDir ? hostDest : posix.dirname(hostDest);
+      opts = { prefix: destIsDir ? basename(src) : posix.basename(hostDest) };
+      if (!existsSync(extractDir)) throw notFound(`Could not find the file ${posix.dirname(dest)} in container ${ref}`);
     }
     const pipe = new PassThrough();
     await Promise.all([writeTreeTar(src, pipe, opts), applyLayer(pipe, extractDir, { plain: true })]);
-  });
+  }, true);
+}
+
+/** `cp - CONTAINER:DEST`: extracts a tar read from `input` into the directory DEST, never writing outside the root. */
+export async function copyTarToContainer(engine: Engine, ref: string, dest: string, input: AsyncIterable<Buffer>): Promise<void> {
+  const rec = engine.containers.resolve(ref);
+  if (rec.HostConfig.ReadonlyRootfs && rec.State.Running) throw conflict('container rootfs is marked read-only');
+  await withRootfs(engine, rec, async (root) => {
+    const hostDest = resolveInRoot(root, dest);
+    if (!existsSync(hostDest)) throw notFound(`Could not find the file ${dest} in container ${ref}`);
+    if (!statSync(hostDest).isDirectory()) throw invalidArgument(`destination "${ref}:${dest}" must be a directory`);
+    await applyLayer(input, hostDest, { plain: true });
+  }, true);
 }
 
 function isSymlink(p: string): boolean {

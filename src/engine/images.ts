@@ -82,22 +82,46 @@ export function gcLayers(engine: Engine): { freed: number; layers: string[] } {
   return { freed, layers: removed };
 }
 
-/** The check import and load run on new layers before an image becomes visible: unpacking them, once. */
-function unpackChain(engine: Engine) {
-  return async (l: { diffIds: Digest[]; blobs: Digest[] }): Promise<void> => {
-    await engine.layers.ensureChain(l.diffIds, l.blobs);
+/**
+ * The check import and load run on new layers before an image becomes visible: unpacking them, once. `undo`
+ * removes again the layers it unpacked that no image uses, for a failed import or load.
+ */
+function layerUnpacker(engine: Engine) {
+  const unpacked: string[] = [];
+  return {
+    unpack: async (l: { diffIds: Digest[]; blobs: Digest[] }): Promise<void> => {
+      const fresh = l.diffIds.filter((d) => !engine.layers.has(d));
+      await engine.layers.ensureChain(l.diffIds, l.blobs);
+      unpacked.push(...fresh.map(hex));
+    },
+    undo: (): void => {
+      if (!unpacked.length) return;
+      const used = new Set(engine.images.list().flatMap((i) => i.config.rootfs.diff_ids.map((d) => hex(d as Digest))));
+      for (const l of unpacked) if (!used.has(l)) engine.layers.remove(l);
+    },
   };
 }
 
 /** `import`: a rootfs tar becomes an image whose layer is unpacked (and so validated) before it is named. */
-export function importImage(engine: Engine, input: AsyncIterable<Buffer>, opts: ImportOptions = {}): Promise<Image> {
-  const unpack = unpackChain(engine);
-  return importRootfs(engine.images, input, { ...opts, verifyLayer: (l) => unpack({ diffIds: [l.diffId], blobs: [l.blob] }) });
+export async function importImage(engine: Engine, input: AsyncIterable<Buffer>, opts: ImportOptions = {}): Promise<Image> {
+  const layers = layerUnpacker(engine);
+  try {
+    return await importRootfs(engine.images, input, { ...opts, verifyLayer: (l) => layers.unpack({ diffIds: [l.diffId], blobs: [l.blob] }) });
+  } catch (e) {
+    layers.undo();
+    throw e;
+  }
 }
 
 /** `load`: every image of the archive, its layers unpacked (and so validated) before any of them is named. */
-export function loadImages(engine: Engine, input: AsyncIterable<Buffer>): Promise<LoadResult> {
-  return loadArchive(engine.images, input, { verifyImage: unpackChain(engine) });
+export async function loadImages(engine: Engine, input: AsyncIterable<Buffer>): Promise<LoadResult> {
+  const layers = layerUnpacker(engine);
+  try {
+    return await loadArchive(engine.images, input, { verifyImage: layers.unpack });
+  } catch (e) {
+    layers.undo();
+    throw e;
+  }
 }
 
 /** `image prune`: dangling images (or with `all`, every image no container uses). */

@@ -130,9 +130,14 @@ export async function removeContainer(engine: Engine, ref: string, o: { force?: 
         }
       }
     }
-    for (const name of [`ctr-${rec.Id}`, `start-${rec.Id}`, `rm-${rec.Id}`]) rmSync(engine.paths.lock(name), { force: true });
+    forgetLocks(engine, rec.Id);
     return rec;
   });
+}
+
+/** The container's lock files (locks/ctr-ID, start-ID, rm-ID): once it is gone, nothing takes them again. */
+export function forgetLocks(engine: Engine, id: string): void {
+  for (const name of [`ctr-${id}`, `start-${id}`, `rm-${id}`]) rmSync(engine.paths.lock(name), { force: true });
 }
 
 /** Everything a stopped container holds in the kernel and on disk. Safe to call more than once. */
@@ -142,7 +147,12 @@ export async function releaseContainer(engine: Engine, rec: ContainerRecord): Pr
   const dir = engine.containers.dir(rec.Id);
   for (const m of mountsUnder(dir)) unmount(m);
   removeCgroups(containerCgroupPath(rec.Id));
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // An auto-remove monitor (--remove-dir) may be deleting the same tree right now; only a tree left over is an error.
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 
 /**
@@ -158,7 +168,10 @@ export async function awaitAutoRemove(engine: Engine, rec: ContainerRecord): Pro
       await sleep(delay);
       delay = Math.min(delay * 2, 20);
     }
-    if (!existsSync(dir)) return;
+    if (!existsSync(dir)) {
+      forgetLocks(engine, rec.Id);
+      return;
+    }
   }
   await removeContainer(engine, rec.Id, { force: true, volumes: true }).catch((e: unknown) => {
     if (!(e instanceof BerthError && e.kind === 'not-found')) throw e; // the monitor's exit command removed it first

@@ -228,14 +228,21 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
         ...(o.attach ? { attachWaitMs: ATTACH_WAIT_MS } : {}),
       });
       trace('start: monitor started the container');
-      if (o.attach) socket = await connectAttach(join(dir, 'attach.sock'));
-      const updated = engine.containers.update(id, (r) => {
-        Object.assign(r.State, {
-          Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false,
-          StartedAt: new Date().toISOString(), FinishedAt: r.State.FinishedAt,
+      // Record the start before an attach client connects: until then the monitor holds the container's output
+      // and exit, afterwards a `--rm` container may be gone at any moment.
+      let updated = rec;
+      try {
+        updated = engine.containers.update(id, (r) => {
+          Object.assign(r.State, {
+            Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false,
+            StartedAt: new Date().toISOString(), FinishedAt: r.State.FinishedAt,
+          });
         });
-        r.GraphDriver.Data.LowerDir = '';
-      });
+      } catch (e) {
+        // A detached `--rm` container that already ran and was removed by its monitor.
+        if (!(e instanceof BerthError && e.kind === 'not-found' && !o.attach)) throw e;
+      }
+      if (o.attach) socket = await connectAttach(join(dir, 'attach.sock'));
       return { rec: updated, ...(socket ? { attach: socket } : {}) };
     } catch (e) {
       socket?.destroy();

@@ -30,9 +30,11 @@ export interface Change {
  * Lists the changes an overlay upper directory holds over its lowers (top-most first), like `docker diff`:
  * a whiteout is D; a path no lower has is A, else C; a directory that is in the upper only because something
  * below it changed (same mode, owner and mtime as below, not opaque) is left out, except that the parent of
- * every A or D is reported as C. Sorted by path.
+ * every A or D is reported as C. Sorted by path. Paths in `ignore` (e.g. "/etc/hosts", mount points the runtime
+ * created) are left out, and so is a directory that differs from below only by the mtime they gave it.
  */
-export async function listChanges(upper: string, lowers: string[]): Promise<Change[]> {
+export async function listChanges(upper: string, lowers: string[], opts: { ignore?: ReadonlySet<string> } = {}): Promise<Change[]> {
+  const ignore = opts.ignore ?? new Set<string>();
   const out: Change[] = [];
   const reported = new Set<string>();
   const report = (kind: Change['kind'], path: string) => {
@@ -43,10 +45,17 @@ export async function listChanges(upper: string, lowers: string[]): Promise<Chan
   const parentChanged = (parts: string[]) => {
     if (parts.length > 0) report('C', '/' + parts.join('/'));
   };
+  /** A directory in the upper only to hold ignored entries: same as below but for the mtime that creating them set. */
+  const onlyIgnored = (abs: string, st: Stats, below: Stats, path: string): boolean => {
+    if (ignore.size === 0 || st.mode !== below.mode || st.uid !== below.uid || st.gid !== below.gid) return false;
+    const names = readdirSync(abs);
+    return names.length > 0 && names.every((n) => ignore.has(`${path}/${n}`));
+  };
   const visit = (dir: DirHandle, parts: string[]) => {
     for (const { name, path: abs, st } of dir.children()) {
       const rel = [...parts, name];
       const path = '/' + rel.join('/');
+      if (ignore.has(path)) continue;
       if (isWhiteout(st)) {
         report('D', path);
         parentChanged(parts);
@@ -56,7 +65,7 @@ export async function listChanges(upper: string, lowers: string[]): Promise<Chan
       if (!below) {
         report('A', path);
         parentChanged(parts);
-      } else if (!(st.isDirectory() && below.stat.isDirectory() && !isOpaque(abs) && sameDir(st, below.stat))) {
+      } else if (!(st.isDirectory() && below.stat.isDirectory() && !isOpaque(abs) && (sameDir(st, below.stat) || onlyIgnored(abs, st, below.stat, path)))) {
         report('C', path);
       }
       if (st.isDirectory()) DirHandle.with(abs, st, (sub) => visit(sub, rel));
@@ -75,6 +84,8 @@ export interface ArchiveOptions {
   sourceDateEpoch?: number;
   /** End the output stream when done (default true). */
   end?: boolean;
+  /** writeLayerTar: paths ("/etc/hosts") to leave out, e.g. mount points the runtime created. */
+  ignore?: ReadonlySet<string>;
 }
 
 export interface ArchiveResult {
@@ -98,7 +109,7 @@ export async function writeLayerTar(
   opts: ArchiveOptions = {},
 ): Promise<ArchiveResult> {
   const w = new TarWriter(out, { end: opts.end ?? true });
-  const a = new Archiver(w, 'layer', lowers, opts.sourceDateEpoch);
+  const a = new Archiver(w, 'layer', lowers, opts.sourceDateEpoch, opts.ignore);
   await DirHandle.withAsync(upper, lstatSync(upper), (root) => a.walk(root, '', []));
   await w.finish();
   return { digest: w.digest(), size: w.size };
@@ -147,6 +158,7 @@ class Archiver {
     private readonly mode: 'layer' | 'tree',
     private readonly lowers: readonly string[],
     private readonly epoch: number | undefined,
+    private readonly ignore: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Archives the children of `dir`; `prefix` is their archive name prefix ("" or "a/b/"). */
@@ -158,6 +170,7 @@ class Archiver {
     children.sort((a, b) => Buffer.compare(a.key, b.key));
     for (const c of children) {
       const rel = [...parts, c.name];
+      if (this.ignore.has('/' + rel.join('/'))) continue;
       await this.emit(c.path, prefix + c.key.toString(), c.st, rel);
       if (c.st.isDirectory()) {
         await DirHandle.withAsync(c.path, c.st, (sub) => this.walk(sub, `${prefix}${c.name}/`, rel));

@@ -57,6 +57,11 @@ export class Berth {
 
   /** What berth still holds in the kernel for this root: mounts, runtime state, cgroups, monitor processes. */
   leftovers(): string[] {
+    // Monitors finish their cleanup (runtime state, cgroups, `--rm` directories) just after a command returns.
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && spawnSync('pgrep', ['-f', `berth-monitor.*${this.root}`], { encoding: 'utf8' }).stdout.trim()) {
+      spawnSync('sleep', ['0.05']);
+    }
     const out: string[] = [];
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
       const mp = line.split(' ')[1];

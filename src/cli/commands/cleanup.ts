@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command, CliContext } from '../context.js';
 import { removeContainer, restartMarker } from '../../engine/lifecycle.js';
 
@@ -7,7 +8,17 @@ import { removeContainer, restartMarker } from '../../engine/lifecycle.js';
  * Given to every start of such a container, so it goes away even when no berth process is attached.
  */
 export function cleanupCommand(ctx: CliContext, id: string): string[] {
-  return [process.execPath, process.argv[1]!, '--root', ctx.root, 'container', 'cleanup', '--rm', id];
+  return [...selfCommand(), '--root', ctx.root, 'container', 'cleanup', '--rm', id];
+}
+
+/**
+ * How to run berth again: bin/berth exports its own path as BERTH_BIN (started from a V8 snapshot, process.argv
+ * has no script to re-run); else node and the script it runs. Absolute: the monitor runs it from `/`.
+ */
+export function selfCommand(): string[] {
+  const bin = process.env.BERTH_BIN;
+  if (bin) return [resolve(bin)];
+  return [process.execPath, resolve(process.argv[1]!)];
 }
 
 export const cleanup: Command = {

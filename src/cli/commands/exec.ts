@@ -66,15 +66,14 @@ export const exec: Command = {
       if (!detach && (isBerthError(e, 'command-not-found') || isBerthError(e, 'cannot-invoke'))) throw e;
       return fail(errorMessage(e));
     }
-    const { child, cleanup } = started;
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const { child, cleanup, failure } = started;
     const code = await new Promise<number>((resolve) => {
       child.on('error', () => resolve(126));
       child.on('close', (c, sig) => resolve(c ?? 128 + ((sig && constants.signals[sig]) || 0)));
     });
+    const why = detach && code !== 0 ? failure() : undefined;
     cleanup();
-    if (detach && code !== 0) return fail(stderr.trim().split('\n').pop() ?? `exec failed (exit ${code})`);
+    if (detach && code !== 0) return fail(why ?? `exec failed: the runtime exited ${code}`);
     return code;
   },
 };

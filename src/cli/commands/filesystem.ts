@@ -3,7 +3,9 @@ import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { invalidArgument } from '../../base/errors.js';
-import { containerChanges, exportContainer, commitContainer, splitCpArg, copyFromContainer, copyToContainer } from '../../engine/filesystem.js';
+import {
+  containerChanges, exportContainer, commitContainer, splitCpArg, copyFromContainer, copyToContainer, copyTarToContainer,
+} from '../../engine/filesystem.js';
 
 export const diff: Command = {
   spec: { name: 'diff', usage: 'berth diff CONTAINER', description: "Inspect changes to files or directories on a container's filesystem", minArgs: 1, maxArgs: 1, flags: [] },
@@ -71,7 +73,8 @@ export const cp: Command = {
     const dst = splitCpArg(p.args[1]!);
     if (src.container && dst.container) throw invalidArgument('copying between containers is not supported');
     if (!src.container && !dst.container) throw invalidArgument('must specify at least one container source');
-    if (src.container) await copyFromContainer(ctx.engine(), src.container, src.path, dst.path, ctx.stdout);
+    if (src.container) await copyFromContainer(ctx.engine(), src.container, src.path, dst.path, ctx.stdout, { followLink: flag.bool(p, 'follow-link') });
+    else if (src.path === '-') await copyTarToContainer(ctx.engine(), dst.container!, dst.path, ctx.stdin);
     else await copyToContainer(ctx.engine(), dst.container!, src.path, dst.path);
     return 0;
   },

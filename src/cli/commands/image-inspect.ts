@@ -30,6 +30,6 @@ export function imageInspect(engine: Engine, img: Image): Record<string, unknown
     },
     RootFS: { Type: 'layers', Layers: layers },
     Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
-    Descriptor: { mediaType: img.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: 0 },
+    Descriptor: { mediaType: img.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: engine.images.blobSize(img.manifestDigest) },
   };
 }

@@ -36,10 +36,13 @@ export const images: Command = {
     const engine = ctx.engine();
     let list = engine.images.list();
     const want = p.args[0];
+    // reference= filters names, not images: an image shows with the names that match (Docker)
+    const references: string[] = [];
+    const nameMatches = (n: string) => references.length === 0 || references.some((v) => matchGlob(v, n) || matchGlob(v, repoTag(n).repo));
     for (const f of flag.strs(p, 'filter')) {
       const [k, v = ''] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
       if (k === 'dangling') list = list.filter((i) => (i.repoTags.length === 0) === (v === 'true'));
-      else if (k === 'reference') list = list.filter((i) => i.repoTags.some((t) => matchGlob(v, t) || matchGlob(v, repoTag(t).repo)));
+      else if (k === 'reference') references.push(v);
       else if (k === 'label') list = list.filter((i) => { const l = i.config.config?.Labels ?? {}; return v.includes('=') ? l[v.split('=')[0]!] === v.slice(v.indexOf('=') + 1) : v in l; });
       else throw invalidArgument(`invalid filter '${k}'`);
     }
@@ -48,7 +51,9 @@ export const images: Command = {
     const seen = new Set<string>();
     for (const img of list.sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''))) {
       const id = noTrunc ? img.id : img.id.slice(7, 19);
-      const names = img.repoTags.length ? img.repoTags : ['<none>:<none>'];
+      const matching = img.repoTags.filter(nameMatches);
+      if (references.length && matching.length === 0) continue;
+      const names = matching.length ? matching : ['<none>:<none>'];
       for (const n of names) {
         const { repo, tag } = n === '<none>:<none>' ? { repo: '<none>', tag: '<none>' } : repoTag(n);
         if (want) {
@@ -230,7 +235,6 @@ export const save: Command = {
     const format = flag.str(p, 'format') ?? 'docker';
     if (format !== 'docker' && format !== 'oci') throw invalidArgument(`unknown archive format "${format}": use docker or oci`);
     if (!file && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-    for (const r of p.args) ctx.engine().images.resolve(r);
     if (file) {
       const tmp = `${file}.tmp-${process.pid}`;
       const out = createWriteStream(tmp);

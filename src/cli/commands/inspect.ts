@@ -4,6 +4,8 @@ import { renderTemplate } from '../template.js';
 import { errorMessage } from '../exit.js';
 import { imageInspect } from './image-inspect.js';
 import { notFound } from '../../base/errors.js';
+import type { Engine } from '../../engine/engine.js';
+import type { ContainerRecord } from '../../engine/container.js';
 
 /** Prints objects like `docker inspect`: a JSON array, or each object through --format. */
 export function printInspect(ctx: CliContext, objects: unknown[], format: string | undefined): void {
@@ -30,6 +32,15 @@ export function inspectEach(ctx: CliContext, refs: string[], format: string | un
   return errors.length ? 1 : 0;
 }
 
+/** A container record with GraphDriver.Data.LowerDir filled in as Docker shows it: the image's layers, top first. */
+function withLowerDirs(engine: Engine, rec: ContainerRecord): ContainerRecord {
+  if (rec.GraphDriver.Data.LowerDir) return rec;
+  const img = engine.images.find(rec.Image);
+  if (!img) return rec;
+  const lowers = img.config.rootfs.diff_ids.map((d) => engine.layers.diffDir(d)).reverse();
+  return { ...rec, GraphDriver: { ...rec.GraphDriver, Data: { ...rec.GraphDriver.Data, LowerDir: lowers.join(':') } } };
+}
+
 const FORMAT = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template' };
 
 export const inspect: Command = {
@@ -44,7 +55,7 @@ export const inspect: Command = {
     return inspectEach(ctx, p.args, flag.str(p, 'format'), (ref) => {
       if (!type || type === 'container') {
         try {
-          return engine.containers.resolve(ref);
+          return withLowerDirs(engine, engine.containers.resolve(ref));
         } catch (e) {
           if (type) throw e;
         }
@@ -71,6 +82,6 @@ export const inspect: Command = {
 export const containerInspect: Command = {
   spec: { name: 'container inspect', usage: 'berth container inspect [OPTIONS] CONTAINER [CONTAINER...]', description: 'Display detailed information on one or more containers', minArgs: 1, flags: [FORMAT, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' }] },
   async run(ctx, p) {
-    return inspectEach(ctx, p.args, flag.str(p, 'format'), (ref) => ctx.engine().containers.resolve(ref));
+    return inspectEach(ctx, p.args, flag.str(p, 'format'), (ref) => withLowerDirs(ctx.engine(), ctx.engine().containers.resolve(ref)));
   },
 };
