@@ -2,7 +2,8 @@
  * Typed instructions from raw ones (BuildKit's frontend/dockerfile/instructions): each keyword's argument shape,
  * its allowed builder flags and their values are checked here, and every problem becomes a diagnostic at the
  * offending flag or argument. Values stay as written (ENV/LABEL/ARG values keep their quotes) until
- * expandInstruction() substitutes variables, in exactly the instructions the Dockerfile reference lists.
+ * expandInstruction() (expand-instruction.ts) substitutes variables, in the instructions the Dockerfile reference
+ * lists. RUN --mount values are parsed in run-mount.ts.
  */
 import { parseGoDuration } from '../cli/units.js';
 import { isBerthError } from '../base/errors.js';

@@ -254,6 +254,7 @@ class Parser {
         raw += `${line}\n`;
       }
       instr.endLine = i;
+      target.endLine = i;
       if (!terminated) {
         this.diagnostics.push(error('unterminated heredoc', { line: instr.line, column: instr.column }, { endLine: i }));
         return i;

@@ -9,6 +9,7 @@ import { listChanges, writeLayerTar, writeTreeTar, type Change } from '../storag
 import { applyLayer, lookupLower } from '../storage/apply.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { applyChanges } from '../image/changes.js';
+import { parseReference } from '../image/reference.js';
 import { MEDIA_OCI_LAYER, type Image, type ImageConfig } from '../image/types.js';
 import type { Engine } from './engine.js';
 import type { ContainerRecord } from './container.js';
@@ -88,6 +89,8 @@ export interface CommitOptions {
 /** Turns the container's writable layer into a new image on top of its image. */
 export async function commitContainer(engine: Engine, ref: string, o: CommitOptions = {}): Promise<Image> {
   const rec = engine.containers.resolve(ref);
+  applyChanges({}, o.changes ?? []); // a bad --change fails before anything is written
+  if (o.name !== undefined) parseReference(o.name);
   const base = engine.images.resolve(rec.Image);
   const lowers = await lowersOf(engine, rec);
   const paused = o.pause !== false && rec.State.Running && !rec.State.Paused;
@@ -125,6 +128,9 @@ export async function commitContainer(engine: Engine, ref: string, o: CommitOpti
       layers: [...base.manifest.layers, { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
       ...(o.name ? { names: [o.name] } : {}),
     });
+  } catch (e) {
+    engine.images.discard(lease);
+    throw e;
   } finally {
     lease.release();
     if (paused) await engine.runtime.resume(rec.Id).catch(() => undefined);

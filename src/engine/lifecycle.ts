@@ -187,7 +187,7 @@ export function exitRecord(engine: Engine, id: string): ExitRecord | undefined {
 }
 
 export function checkSignal(sig: string): string {
-  if (signalNumber(sig) === undefined) throw invalidArgument(`invalid signal: ${sig}`);
+  if (signalNumber(sig) === undefined) throw invalidArgument(`Invalid signal: ${sig}`); // moby/sys/signal's wording
   return signalName(sig);
 }
 

@@ -102,7 +102,7 @@ export class LayerStore {
   /** Unpacked layers that a mounted overlay (a running container, a cp or export) uses right now. */
   mounted(): Set<string> {
     const out = new Set<string>();
-    const prefix = `${this.paths.layers}/`;
+    const prefix = `${this.paths.layers}/`.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`); // as /proc/mounts escapes
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
       for (let i = line.indexOf(prefix); i >= 0; i = line.indexOf(prefix, i + 1)) {
         const hexId = line.slice(i + prefix.length, i + prefix.length + 64);

@@ -97,9 +97,12 @@ describe('container filesystem', () => {
     assert.equal(b.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', running]), 'running false');
     assert.equal(b.ok(['images', '--filter', 'dangling=true', '-q', '--no-trunc']), dangling);
     assert.equal(b.ok(['run', '--rm', dangling, 'cat', '/live']), 'live');
+    const blobs = () => readdirSync(join(b.root, 'images', 'blobs', 'sha256')).sort();
+    const blobsBefore = blobs();
     expectFailure(b.run(['commit', 'nosuch']), 1, /No such container: nosuch/);
     expectFailure(b.run(['commit', '-c', 'FROM x', id, 'x:1']), 1, /from is not a valid change command/);
     expectFailure(b.run(['commit', id, 'UPPER:1']), 1, /invalid reference format/);
+    assert.deepEqual(blobs(), blobsBefore, 'a failed commit writes nothing');
     b.ok(['rm', '-f', running]);
     b.ok(['rmi', 'committed:1', dangling]);
   });

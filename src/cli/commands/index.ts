@@ -12,6 +12,7 @@ import { volumeCreate, volumeLs, volumeInspect, volumeRm, volumePrune } from './
 import { images, imageInspectCmd, tag, rmi, imagePrune, history, importCmd, load, save } from './images.js';
 import { diff, commit, exportCmd, cp } from './filesystem.js';
 import { version, info } from './version.js';
+import { build } from './build.js';
 
 /** Every command by its full name; two-word names are "group verb". */
 export const COMMANDS: Record<string, Command> = {
@@ -21,7 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   'image inspect': imageInspectCmd, 'image prune': imagePrune,
   'container inspect': containerInspect, 'container prune': containerPrune, 'container cleanup': cleanup,
   'volume create': volumeCreate, 'volume ls': volumeLs, 'volume inspect': volumeInspect, 'volume rm': volumeRm, 'volume prune': volumePrune,
-  version, info,
+  version, info, build,
 };
 
 /** Docker's alternative spellings. */
@@ -34,5 +35,5 @@ export const ALIASES: Record<string, string> = {
   'container export': 'export', 'container cp': 'cp',
   'image ls': 'images', 'image list': 'images', 'image tag': 'tag', 'image rm': 'rmi', 'image remove': 'rmi',
   'image history': 'history', 'image import': 'import', 'image load': 'load', 'image save': 'save',
-  'volume list': 'volume ls', 'volume remove': 'volume rm', 'system info': 'info',
+  'volume list': 'volume ls', 'image build': 'build', 'builder build': 'build', 'volume remove': 'volume rm', 'system info': 'info',
 };
