@@ -1159,7 +1159,9 @@ static _Noreturn void finish(int code_override)
 	 */
 	char trash[PATH_MAX] = "";
 	const char *base = strrchr(opt.dir, '/');
-	if (opt.remove_dir && base && strlen(base + 1) == 64 && strspn(base + 1, "0123456789abcdef") == 64) {
+	/* A `restart` in progress (berth's "restarting" marker) keeps the container: its next start follows. */
+	bool restarting = faccessat(dir_fd, "restarting", F_OK, 0) == 0;
+	if (opt.remove_dir && !restarting && base && strlen(base + 1) == 64 && strspn(base + 1, "0123456789abcdef") == 64) {
 		snprintf(trash, sizeof trash, "%.*s/.removing-%s", (int)(base - opt.dir), opt.dir, base + 1);
 		if (rename(opt.dir, trash) < 0)
 			snprintf(trash, sizeof trash, "%s", opt.dir);

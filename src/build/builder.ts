@@ -477,7 +477,7 @@ export class Builder {
     const chmod = instr.chmod ? parseInt(instr.chmod, 8) : undefined;
     if (instr.chmod && (Number.isNaN(chmod) || !/^[0-7]{3,4}$/.test(instr.chmod))) throw new BuildError(`${instr.kind} --chmod=${instr.chmod} (line ${instr.line}): invalid mode, expected octal`);
     const many = sources.length + instr.inline.length > 1 || instr.sources.some((s) => /[*?[]/.test(s));
-    const destIsDir = instr.dest.endsWith('/') || many;
+    const destIsDir = destNamesDir(instr.dest) || many;
     const opts: CopyOpts = { uid: owner.uid, gid: owner.gid, ...(chmod !== undefined ? { chmod } : {}), rootfs };
 
     for (const h of instr.inline) {
@@ -498,7 +498,7 @@ export class Builder {
           return p;
         });
         const manyFrom = srcs.length > 1;
-        for (const p of srcs) copyTree(p, lstatSync(p), destRaw, manyFrom || instr.dest.endsWith('/'), opts);
+        for (const p of srcs) copyTree(p, lstatSync(p), destRaw, manyFrom || destNamesDir(instr.dest), opts);
       } finally {
         unmount(mnt);
         rmSync(mnt, { recursive: true, force: true });
@@ -540,6 +540,11 @@ export class Builder {
       finishEntry(host, opts, 0o600);
     }
   }
+}
+
+/** A COPY/ADD destination that is a directory by its spelling: a trailing slash, or "." (BuildKit's NormalizePath). */
+function destNamesDir(dest: string): boolean {
+  return dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
 }
 
 interface CopyOpts {

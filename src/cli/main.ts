@@ -73,6 +73,13 @@ function topHelp(): string {
 
 /** Runs the CLI on argv (without node and script) and sets the process exit code. */
 export function runCli(argv: string[]): Promise<void> {
+  // `berth logs x | head`: a closed pipe ends the command quietly, as it does for Docker.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   return main(argv).then(
     (code) => {
       process.exitCode = code;

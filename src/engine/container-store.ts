@@ -61,7 +61,23 @@ export class ContainerStore {
       }
       mkdirSync(this.dir(rec.Id), { recursive: true, mode: 0o710 });
       this.save(rec);
+      this.sweepLocks();
     });
+  }
+
+  /** Removes lock files of containers that no longer exist (a monitor that removed a `--rm` container leaves them). */
+  private sweepLocks(): void {
+    const dir = join(this.paths.root, 'locks');
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = /^(?:ctr|start|rm)-([a-f0-9]{64})\.lock$/.exec(n);
+      if (m && !existsSync(this.dir(m[1]!))) rmSync(join(dir, n), { force: true });
+    }
   }
 
   rename(id: string, newName: string): void {

@@ -6,6 +6,7 @@ import { newState, type ContainerRecord, type MountPoint } from './container.js'
 import { newId, randomName } from './names.js';
 import { familiarString, parseReference } from '../image/reference.js';
 import type { Image } from '../image/types.js';
+import { parseBytes } from '../cli/units.js';
 
 /** What `berth create`/`run` asks for, after flag parsing. */
 export interface CreateOptions {
@@ -184,6 +185,17 @@ export function createContainer(engine: Engine, o: CreateOptions): ContainerReco
   const name = o.name ?? randomName();
   const dir = engine.containers.dir(id);
   const logOpts = parseLabels(o.logOpts ?? []);
+  for (const k of Object.keys(logOpts)) {
+    if (k !== 'max-size' && k !== 'max-file') throw invalidArgument(`unknown log opt '${k}' for json-file log driver`);
+  }
+  if (logOpts['max-size'] !== undefined) {
+    try {
+      parseBytes(logOpts['max-size']);
+    } catch {
+      throw invalidArgument(`invalid max-size: ${logOpts['max-size']}`);
+    }
+  }
+  if (logOpts['max-file'] !== undefined && !/^[1-9]\d*$/.test(logOpts['max-file'])) throw invalidArgument(`invalid value for max-file: ${logOpts['max-file']}`);
   const binds = (o.volumes ?? []).map(parseVolumeSpec);
 
   const tmpfs: Record<string, string> = {};

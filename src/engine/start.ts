@@ -2,7 +2,8 @@ import { existsSync, readFileSync, rmSync, statSync, accessSync, constants } fro
 import { join, posix } from 'node:path';
 import type { Socket } from 'node:net';
 import { atomicWrite, atomicWriteJson, withLock } from '../base/fsutil.js';
-import { BerthError, conflict, wrap } from '../base/errors.js';
+import { BerthError, conflict, notFound, wrap } from '../base/errors.js';
+import { waitMonitorGone } from './lifecycle.js';
 import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
@@ -185,7 +186,10 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
   const found = engine.containers.resolve(ref);
   const id = found.Id;
   return withLock(engine.paths.lock(`start-${id}`), async () => {
-    const rec = engine.containers.read(id)!;
+    // The previous run's monitor may still be cleaning up (unmount, runtime files): let it finish first.
+    await waitMonitorGone(engine, id);
+    const rec = engine.containers.read(id);
+    if (!rec) throw notFound(`No such container: ${ref}`);
     if (rec.State.Running) {
       if (rec.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
       return { rec };

@@ -291,7 +291,7 @@ describe('container lifecycle', () => {
         assert.equal(b.ok(['logs', 'rs']), 'started\nstarted\nstarted');
       }));
 
-    it('restart keeps an auto-remove (--rm) container, as Docker does', { todo: 'the monitor\'s --remove-dir removes it when restart stops it (start.ts/berth-monitor.c)' }, () =>
+    it('restart keeps an auto-remove (--rm) container, as Docker does', () =>
       using(['rmrs'], () => {
         b.ok(['run', '-d', '--rm', '--name', 'rmrs', 'busybox', 'sleep', '600']);
         b.ok(['restart', '-t', '0', 'rmrs']);
