@@ -5,7 +5,7 @@
  * expandInstruction() (expand-instruction.ts) substitutes variables, in the instructions the Dockerfile reference
  * lists. RUN --mount values are parsed in run-mount.ts.
  */
-import { parseGoDuration } from '../cli/units.js';
+import { parseGoDuration } from '../base/units.js';
 import { isBerthError } from '../base/errors.js';
 import { signalNumber } from '../runtime/signals.js';
 import { type Diagnostic, type Position, error, warning, withSuggestion } from './diagnostic.js';

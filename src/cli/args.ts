@@ -9,7 +9,7 @@
  * `help` flag, `--help` (and `-h` when no flag uses that shorthand) sets `flags.help` and skips argument checks.
  */
 import { invalidArgument } from '../base/errors.js';
-import { bytesSize, formatGoDuration, parseBytes, parseGoDuration } from './units.js';
+import { bytesSize, formatGoDuration, parseBytes, parseGoDuration } from '../base/units.js';
 
 export type FlagType = 'bool' | 'string' | 'strings' | 'int' | 'number' | 'duration' | 'bytes';
 

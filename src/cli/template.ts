@@ -18,7 +18,7 @@
  */
 import { BerthError, invalidArgument } from '../base/errors.js';
 import { tabwrite } from './table.js';
-import { formatGoFloat, formatRfc3339Nano } from './units.js';
+import { formatGoFloat, formatRfc3339Nano } from '../base/units.js';
 
 // =============================================================================================================
 // Lexer

@@ -6,7 +6,7 @@ import { newState, type ContainerRecord, type MountPoint } from './container.js'
 import { newId, randomName } from './names.js';
 import { familiarString, parseReference } from '../image/reference.js';
 import type { Image } from '../image/types.js';
-import { parseBytes } from '../cli/units.js';
+import { parseBytes } from '../base/units.js';
 
 /** What `berth create`/`run` asks for, after flag parsing. */
 export interface CreateOptions {

@@ -13,7 +13,7 @@ import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
 import type { Engine } from './engine.js';
 import type { ContainerRecord } from './container.js';
-import { parseBytes } from '../cli/units.js';
+import { parseBytes } from '../base/units.js';
 import { trace } from '../base/trace.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
 

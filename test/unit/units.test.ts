@@ -13,7 +13,7 @@ import {
   parseHumanSize,
   parseRfc3339,
   parseSince,
-} from '../../src/cli/units.js';
+} from '../../src/base/units.js';
 import { isBerthError } from '../../src/base/errors.js';
 
 const KiB = 1024;

@@ -1,7 +1,7 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { removeContainer } from '../../engine/lifecycle.js';
-import { humanSize } from '../units.js';
+import { humanSize } from '../../base/units.js';
 import { execFile } from '../../sys/exec.js';
 
 export const containerPrune: Command = {

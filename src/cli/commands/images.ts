@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { formatRows } from '../template.js';
-import { humanSize, agoText, humanDuration } from '../units.js';
+import { humanSize, agoText, humanDuration } from '../../base/units.js';
 import { inspectEach } from './inspect.js';
 import { imageInspect } from './image-inspect.js';
 import { removeImage, pruneImages, importImage, loadImages } from '../../engine/images.js';

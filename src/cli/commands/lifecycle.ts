@@ -12,7 +12,7 @@ import type { ContainerRecord } from '../../engine/container.js';
 import { connectAttach } from '../../runtime/attach.js';
 import { attachSession, ttySize, notATty } from '../session.js';
 import { cleanupCommand } from './cleanup.js';
-import { parseBytes } from '../units.js';
+import { parseBytes } from '../../base/units.js';
 import { errorMessage } from '../exit.js';
 
 /**

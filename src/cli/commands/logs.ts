@@ -1,7 +1,7 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { streamLogs } from '../../engine/logs.js';
-import { parseSince } from '../units.js';
+import { parseSince } from '../../base/units.js';
 
 export const logs: Command = {
   spec: {

@@ -1,7 +1,7 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { formatRows } from '../template.js';
-import { humanDuration, agoText, humanSize } from '../units.js';
+import { humanDuration, agoText, humanSize } from '../../base/units.js';
 import { statusText, type ContainerRecord } from '../../engine/container.js';
 import { invalidArgument } from '../../base/errors.js';
 import { familiarOrId } from './image-names.js';

@@ -5,7 +5,7 @@ import { createContainer } from '../../engine/create.js';
 import { startContainer } from '../../engine/start.js';
 import { removeContainer } from '../../engine/lifecycle.js';
 import { attachSession, ttySize, notATty } from '../session.js';
-import { parseBytes } from '../units.js';
+import { parseBytes } from '../../base/units.js';
 import { cleanupCommand } from './cleanup.js';
 
 export const run: Command = {

@@ -8,7 +8,7 @@ import { execFile } from '../../sys/exec.js';
 import { readStats, containerCgroupPath } from '../../runtime/cgroups.js';
 import { alignColumns } from '../table.js';
 import { formatRows } from '../template.js';
-import { bytesSize } from '../units.js';
+import { bytesSize } from '../../base/units.js';
 import type { ContainerRecord } from '../../engine/container.js';
 
 export const top: Command = {

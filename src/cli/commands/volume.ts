@@ -5,7 +5,7 @@ import { inspectEach } from './inspect.js';
 import { forEach } from './lifecycle.js';
 import { parseLabels } from '../../engine/create.js';
 import { volumeUsers } from '../../engine/lifecycle.js';
-import { humanSize } from '../units.js';
+import { humanSize } from '../../base/units.js';
 import { execFile } from '../../sys/exec.js';
 
 const FORMAT = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template' };

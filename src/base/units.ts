@@ -3,7 +3,7 @@
  * docker's timetypes for `logs --since/--until`). All functions are pure; errors are BerthError invalid-argument
  * carrying Go's wording, so flag parsing can embed them in pflag-style messages.
  */
-import { invalidArgument } from '../base/errors.js';
+import { invalidArgument } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Go float formatting (strconv 'g' / 'e' / 'f'), needed for go-units output and template printf.
