@@ -7,7 +7,7 @@ import { join } from 'node:path';
  *   layers/<diffid hex>/    one unpacked layer: diff/ (overlay lowerdir), written once, shared
  *   containers/<id>/        container.json, bundle config.json, upper/, work/, rootfs/, logs, exit.json
  *   volumes/<name>/         volume.json and _data/
- *   run/runc/               the OCI runtime's state root
+ *   run/<runtime>/          each OCI runtime's state root (run/runc by default)
  *   locks/                  flock files, one per concern
  *   tmp/                    scratch space on the same filesystem (for atomic renames)
  */
@@ -20,7 +20,6 @@ export class Paths {
   container(id: string): string { return join(this.root, 'containers', id); }
   get volumes(): string { return join(this.root, 'volumes'); }
   volume(name: string): string { return join(this.root, 'volumes', name); }
-  get runtimeRoot(): string { return join(this.root, 'run', 'runc'); }
   lock(name: string): string { return join(this.root, 'locks', `${name}.lock`); }
   get tmp(): string { return join(this.root, 'tmp'); }
 }

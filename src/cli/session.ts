@@ -28,7 +28,7 @@ export async function attachSession(
   const handlers = new Map<NodeJS.Signals, () => void>();
   if (!tty && o.sigProxy !== false) {
     for (const sig of PROXIED_SIGNALS) {
-      const h = () => void engine.runtime.kill(rec.Id, sig).catch(() => undefined);
+      const h = () => void engine.runtimeFor(rec).kill(rec.Id, sig).catch(() => undefined);
       handlers.set(sig, h);
       process.on(sig, h);
     }

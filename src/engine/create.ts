@@ -269,7 +269,7 @@ export function createContainer(engine: Engine, o: CreateOptions): ContainerReco
       CpuShares: o.cpuShares ?? 0,
       PidsLimit: o.pidsLimit ?? null,
       Init: o.init ?? null,
-      Runtime: o.runtime ?? 'runc',
+      Runtime: o.runtime ?? engine.runtime.name,
       LogConfig: { Type: 'json-file', Config: { 'max-size': logOpts['max-size'] ?? DEFAULT_LOG_MAX_SIZE, 'max-file': logOpts['max-file'] ?? DEFAULT_LOG_MAX_FILE } },
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     },

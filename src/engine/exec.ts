@@ -64,7 +64,7 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
     // The detached process inherits the runtime's stdio: give it none (Docker discards its output), and take the
     // runtime's own error from its log file instead of a pipe the process would keep open.
     const log = `${file.slice(0, -'.json'.length)}.log`;
-    const child = spawnProcess(engine.runtime.bin, ['--root', engine.runtime.root, '--log', log, '--log-format', 'json', 'exec', '--process', file, '--detach', rec.Id], 'ignore');
+    const child = spawnProcess(engine.runtimeFor(rec).bin, ['--root', engine.runtimeFor(rec).root, '--log', log, '--log-format', 'json', 'exec', '--process', file, '--detach', rec.Id], 'ignore');
     return {
       child,
       failure: () => runtimeError(log),
@@ -75,7 +75,7 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
     };
   }
   const stdin = o.interactive || o.tty ? 'inherit' : 'ignore';
-  const child = engine.runtime.exec(rec.Id, file, { tty: !!o.tty, detach: false }, [stdin, 'inherit', 'inherit']);
+  const child = engine.runtimeFor(rec).exec(rec.Id, file, { tty: !!o.tty, detach: false }, [stdin, 'inherit', 'inherit']);
   return { child, failure: () => undefined, cleanup: () => rmSync(file, { force: true }) };
 }
 

@@ -31,11 +31,11 @@ export async function withRootfs<T>(engine: Engine, rec: ContainerRecord, fn: (r
   const live = rec.GraphDriver.Data.MergedDir;
   if (rec.State.Running && isMountPoint(live)) {
     const pause = freeze && !rec.State.Paused;
-    if (pause) await engine.runtime.pause(rec.Id);
+    if (pause) await engine.runtimeFor(rec).pause(rec.Id);
     try {
       return await fn(live);
     } finally {
-      if (pause) await engine.runtime.resume(rec.Id);
+      if (pause) await engine.runtimeFor(rec).resume(rec.Id);
     }
   }
   const dir = join(engine.containers.dir(rec.Id), `tmpmnt-${randomBytes(4).toString('hex')}`);
@@ -94,7 +94,7 @@ export async function commitContainer(engine: Engine, ref: string, o: CommitOpti
   const base = engine.images.resolve(rec.Image);
   const lowers = await lowersOf(engine, rec);
   const paused = o.pause !== false && rec.State.Running && !rec.State.Paused;
-  if (paused) await engine.runtime.pause(rec.Id);
+  if (paused) await engine.runtimeFor(rec).pause(rec.Id);
   const lease = engine.images.lease();
   try {
     const tmp = join(engine.paths.tmp, `commit-${rec.Id.slice(0, 12)}-${randomBytes(4).toString('hex')}.tar`);
@@ -133,7 +133,7 @@ export async function commitContainer(engine: Engine, ref: string, o: CommitOpti
     throw e;
   } finally {
     lease.release();
-    if (paused) await engine.runtime.resume(rec.Id).catch(() => undefined);
+    if (paused) await engine.runtimeFor(rec).resume(rec.Id).catch(() => undefined);
   }
 }
 

@@ -58,13 +58,13 @@ export function stopSignalOf(rec: ContainerRecord): string {
 export async function stopContainer(engine: Engine, ref: string, o: { timeoutSec?: number; signal?: string } = {}): Promise<ContainerRecord> {
   const rec = engine.containers.resolve(ref);
   if (!rec.State.Running) return rec;
-  if (rec.State.Paused) await engine.runtime.resume(rec.Id).catch(() => undefined);
+  if (rec.State.Paused) await engine.runtimeFor(rec).resume(rec.Id).catch(() => undefined);
   const timeout = o.timeoutSec ?? rec.Config.StopTimeout ?? 10;
   const sig = signalName(o.signal ?? stopSignalOf(rec));
-  await engine.runtime.kill(rec.Id, sig);
+  await engine.runtimeFor(rec).kill(rec.Id, sig);
   let after = timeout < 0 ? await waitExit(engine, rec.Id) : await waitExit(engine, rec.Id, timeout * 1000);
   if (after?.State.Running) {
-    await engine.runtime.kill(rec.Id, 'KILL', true);
+    await engine.runtimeFor(rec).kill(rec.Id, 'KILL', true);
     after = await waitExit(engine, rec.Id, 10_000);
   }
   await waitMonitorGone(engine, rec.Id);
@@ -76,7 +76,7 @@ export async function killContainer(engine: Engine, ref: string, signal = 'KILL'
   if (!rec.State.Running) throw conflict(`cannot kill container: ${rec.Id}: container ${rec.Id} is not running`);
   const name = signalName(signal);
   if (rec.State.Paused && name !== 'SIGKILL') throw conflict(`cannot kill container: ${rec.Id}: container ${rec.Id} is paused`);
-  await engine.runtime.kill(rec.Id, name);
+  await engine.runtimeFor(rec).kill(rec.Id, name);
   return rec;
 }
 
@@ -84,14 +84,14 @@ export async function pauseContainer(engine: Engine, ref: string): Promise<void>
   const rec = engine.containers.resolve(ref);
   if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
   if (rec.State.Paused) throw conflict(`container ${rec.Id} is already paused`);
-  await engine.runtime.pause(rec.Id);
+  await engine.runtimeFor(rec).pause(rec.Id);
   engine.containers.update(rec.Id, (r) => { r.State.Paused = true; r.State.Status = 'paused'; });
 }
 
 export async function unpauseContainer(engine: Engine, ref: string): Promise<void> {
   const rec = engine.containers.resolve(ref);
   if (!rec.State.Paused) throw conflict(`container ${rec.Id} is not paused`);
-  await engine.runtime.resume(rec.Id);
+  await engine.runtimeFor(rec).resume(rec.Id);
   engine.containers.update(rec.Id, (r) => { r.State.Paused = false; r.State.Status = 'running'; });
 }
 
@@ -112,8 +112,8 @@ export async function removeContainer(engine: Engine, ref: string, o: { force?: 
         const state = rec.State.Paused ? 'paused' : 'running';
         throw conflict(`cannot remove container "${rec.Name}": container is ${state}: stop the container before removing or force remove`);
       }
-      if (rec.State.Paused) await engine.runtime.resume(rec.Id).catch(() => undefined);
-      await engine.runtime.kill(rec.Id, 'KILL', true);
+      if (rec.State.Paused) await engine.runtimeFor(rec).resume(rec.Id).catch(() => undefined);
+      await engine.runtimeFor(rec).kill(rec.Id, 'KILL', true);
       await waitExit(engine, rec.Id, 10_000);
     }
     // Also when it already exited: its monitor may still be unmounting and deleting the runtime state.
@@ -143,7 +143,7 @@ export function forgetLocks(engine: Engine, id: string): void {
 /** Everything a stopped container holds in the kernel and on disk. Safe to call more than once. */
 export async function releaseContainer(engine: Engine, rec: ContainerRecord): Promise<void> {
   // The monitor deletes the runtime state when the container exits; only a crash leaves it.
-  if (existsSync(join(engine.runtime.root, rec.Id))) await engine.runtime.delete(rec.Id);
+  if (existsSync(join(engine.runtimeFor(rec).root, rec.Id))) await engine.runtimeFor(rec).delete(rec.Id);
   const dir = engine.containers.dir(rec.Id);
   for (const m of mountsUnder(dir)) unmount(m);
   removeCgroups(containerCgroupPath(rec.Id));

@@ -196,8 +196,9 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
     }
     const dir = engine.containers.dir(id);
     const cg = containerCgroupPath(id);
+    const runtime = engine.runtimeFor(rec);
     // Leftovers of a previous run, if its monitor could not clean up (a fresh container has none).
-    if (existsSync(join(engine.runtime.root, id))) await engine.runtime.delete(id);
+    if (existsSync(join(runtime.root, id))) await runtime.delete(id);
     rmSync(join(dir, 'exit.json'), { force: true });
 
     let rootfs: string | undefined;
@@ -212,8 +213,8 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
       trace('start: bundle written');
       const lc = rec.HostConfig.LogConfig.Config;
       const pid = await startMonitor({
-        runtime: engine.runtime.bin,
-        runtimeRoot: engine.runtime.root,
+        runtime: runtime.bin,
+        runtimeRoot: runtime.root,
         id,
         bundle: dir,
         dir,
@@ -250,8 +251,8 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
       return { rec: updated, ...(socket ? { attach: socket } : {}) };
     } catch (e) {
       socket?.destroy();
-      await engine.runtime.kill(id, 'KILL').catch(() => undefined);
-      await engine.runtime.delete(id);
+      await runtime.kill(id, 'KILL').catch(() => undefined);
+      await runtime.delete(id);
       if (rootfs) unmount(rootfs);
       removeCgroups(cg);
       const err = e instanceof BerthError ? e : wrap(e, 'starting container');

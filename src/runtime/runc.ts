@@ -16,7 +16,7 @@ export interface RuntimeState {
  */
 export class OciRuntime {
   private resolved: string | undefined;
-  constructor(private readonly name: string, readonly root: string) {}
+  constructor(readonly name: string, readonly root: string) {}
 
   /** The runtime's absolute path, looked up in $PATH on first use. */
   get bin(): string {

@@ -17,7 +17,7 @@ export const top: Command = {
     const engine = ctx.engine();
     const rec = engine.containers.resolve(p.args[0]!);
     if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
-    const pids = new Set((await engine.runtime.pids(rec.Id)).map(String));
+    const pids = new Set((await engine.runtimeFor(rec).pids(rec.Id)).map(String));
     const psArgs = p.args.length > 1 ? p.args.slice(1) : ['-ef'];
     const out = (await execFile('ps', psArgs)).stdout.split('\n').filter(Boolean);
     const header = out[0]!.trim().split(/\s+/);
