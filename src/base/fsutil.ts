@@ -1,4 +1,6 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createWriteStream, closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native, LOCK_EX, LOCK_SH, LOCK_UN } from '../sys/native.js';
@@ -111,5 +113,24 @@ export function withLockSync<T>(path: string, fn: () => T): T {
     return fn();
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Writes a file from a stream producer crash-safely: into a temp file next to it, renamed over `path` only once
+ * `produce` finished; on failure the temp file is removed and `path` is untouched.
+ */
+export async function writeStreamAtomically(path: string, produce: (out: Writable) => Promise<void>): Promise<void> {
+  const tmp = tempPath(path);
+  const out = createWriteStream(tmp);
+  try {
+    await produce(out);
+    out.end();
+    await finished(out);
+    renameSync(tmp, path);
+  } catch (e) {
+    out.destroy();
+    rmSync(tmp, { force: true });
+    throw e;
   }
 }

@@ -8,6 +8,7 @@ import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
 import * as spec from '../runtime/spec.js';
+import { hostLimits, hostCapabilityMask } from '../sys/host.js';
 import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.js';
 import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
@@ -39,14 +40,10 @@ export interface Started {
 
 /** The capabilities berth itself holds: --privileged can grant no more (root here lacks CAP_SYS_RESOURCE). */
 function hostCapabilities(): string[] {
-  const m = /CapBnd:\s*(\w+)/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? capabilitiesFromMask(m[1]!) : [];
+  const mask = hostCapabilityMask();
+  return mask ? capabilitiesFromMask(mask) : [];
 }
 
-function hostNofileHard(): number {
-  const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
-}
 
 /** Mounts the container's overlay root (image layers read-only under its thin writable layer). */
 export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
@@ -132,7 +129,7 @@ function containerSpec(engine: Engine, rec: ContainerRecord, rootfs: string, dir
     spec.withTerminal(c.Tty),
     spec.withUser(user),
     spec.withRootfs(rootfs, hc.ReadonlyRootfs),
-    spec.withRlimits({ nofile: hostNofileHard() }),
+    spec.withRlimits(hostLimits()),
     spec.withCgroupsPath(containerCgroupPath(rec.Id)),
     spec.withMounts(mounts),
     spec.withAnnotations({ 'org.opencontainers.image.ref.name': c.Image, 'io.berth.container.name': rec.Name.slice(1) }),

@@ -1,3 +1,4 @@
+import { writeStreamAtomically } from '../../base/fsutil.js';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
@@ -24,18 +25,7 @@ export const exportCmd: Command = {
       await exportContainer(ctx.engine(), p.args[0]!, ctx.stdout);
       return 0;
     }
-    const tmp = `${file}.tmp-${process.pid}`;
-    const out = createWriteStream(tmp);
-    try {
-      await exportContainer(ctx.engine(), p.args[0]!, out);
-      out.end();
-      await finished(out);
-      renameSync(tmp, file);
-    } catch (e) {
-      out.destroy();
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    await writeStreamAtomically(file, (out) => exportContainer(ctx.engine(), p.args[0]!, out));
     return 0;
   },
 };

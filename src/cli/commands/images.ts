@@ -1,3 +1,4 @@
+import { writeStreamAtomically } from '../../base/fsutil.js';
 import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
@@ -236,18 +237,7 @@ export const save: Command = {
     if (format !== 'docker' && format !== 'oci') throw invalidArgument(`unknown archive format "${format}": use docker or oci`);
     if (!file && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
     if (file) {
-      const tmp = `${file}.tmp-${process.pid}`;
-      const out = createWriteStream(tmp);
-      try {
-        await saveArchive(ctx.engine().images, p.args, out, format);
-        out.end();
-        await finished(out);
-        renameSync(tmp, file);
-      } catch (e) {
-        out.destroy();
-        rmSync(tmp, { force: true });
-        throw e;
-      }
+      await writeStreamAtomically(file, (out) => saveArchive(ctx.engine().images, p.args, out, format));
     } else {
       await saveArchive(ctx.engine().images, p.args, ctx.stdout, format);
     }
