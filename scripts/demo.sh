@@ -15,6 +15,16 @@ step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
 scripts/make-busybox-image.sh "$work/busybox.tar"
 step "Import a base image (Debian's busybox-static)" berth import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest
+
+# The main job: build a sample app and run it.
+cp -r examples/hello "$work/hello"
+echo "s3cr3t-token" > "$work/token"
+step "Build the sample app (two stages, a build secret)" berth build --secret id=token,src="$work/token" -t hello:1 "$work/hello"
+step "Run it" berth run --rm hello:1
+step "Rebuild with nothing changed: every step CACHED" berth build --secret id=token,src="$work/token" -t hello:1 "$work/hello"
+echo "one more line" >> "$work/hello/src/hello.txt"
+step "Change one source file: only the steps that read it (and later ones) rebuild, and say why" berth build --secret id=token,src="$work/token" -t hello:1 "$work/hello"
+step "The secret is nowhere in the image history" berth history hello:1
 step "List images" berth images
 step "PID namespace: the command is PID 1" berth run --rm busybox sh -c 'echo "my pid is $$"; ps'
 step "UTS namespace: its own hostname" berth run --rm --hostname demo-box busybox hostname
