@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// berth's benchmark harness: container start time and monitor memory, berth side by side with runc, podman and
-// docker in one run. Usage: node bench/run.mjs [--runs N] [--warmups N] [--only berth,runc,podman,docker,node]
-// [--sleepers N] [--docker-cli PATH] [--out FILE] [--no-write]. See bench/README.md.
+// berth's benchmark harness, two suites: `start` (container start time and monitor memory, berth side by side with
+// runc, podman and docker) and `build` (one Dockerfile built by berth, BuildKit and buildah, and the layer commit
+// rate). Usage: node bench/run.mjs [--suite start|build|all] [--runs N] [--warmups N] [--only LIST] [--sleepers N]
+// [--layer-mb N] [--docker-cli PATH] [--out FILE] [--no-write]. See bench/README.md.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
@@ -10,6 +11,8 @@ import { Cleanup, sweep } from './lib/cleanup.mjs';
 import { memoryKiB, must, run, sleep } from './lib/host.mjs';
 import { NOTES_MARKER, memoryTable, resultsMarkdown, startTable, text } from './lib/report.mjs';
 import { median, ratio, summarize } from './lib/stats.mjs';
+import { BUILD_MARKER, buildMarkdown, buildText, goalLine } from './build/report.mjs';
+import { buildSuite } from './build/suite.mjs';
 import { berthPeer } from './peers/berth.mjs';
 import { dockerPeer } from './peers/docker.mjs';
 import { nodePeer } from './peers/node.mjs';
@@ -17,12 +20,19 @@ import { podmanPeer } from './peers/podman.mjs';
 import { runcPeer } from './peers/runc.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const ALL = ['berth', 'runc', 'podman', 'docker', 'node'];
-const USAGE = `Usage: node bench/run.mjs [--runs N] [--warmups N] [--only ${ALL.join(',')}] [--sleepers N]
-                          [--docker-cli PATH] [--out FILE] [--no-write]`;
+// Engine names --only takes: the start suite's peers and the build suite's builders (docker is BuildKit there).
+const ALL = ['berth', 'runc', 'podman', 'docker', 'node', 'buildah'];
+const SUITES = ['start', 'build'];
+/** Per-suite defaults for --runs and --warmups (a build round takes seconds, a start round well under one). */
+const DEFAULTS = { start: { runs: 20, warmups: 3 }, build: { runs: 5, warmups: 1 } };
+const USAGE = `Usage: node bench/run.mjs [--suite start|build|all] [--runs N] [--warmups N] [--only ${ALL.join(',')}]
+                          [--sleepers N] [--layer-mb N] [--docker-cli PATH] [--out FILE] [--no-write]`;
 
 function parseArgs(argv) {
-  const o = { runs: 20, warmups: 3, only: ALL, sleepers: 5, dockerCli: undefined, out: join(REPO, 'bench/RESULTS.md'), write: true };
+  const o = {
+    suites: SUITES, runs: undefined, warmups: undefined, only: ALL, sleepers: 5, layerMb: 100, dockerCli: undefined,
+    out: join(REPO, 'bench/RESULTS.md'), write: true,
+  };
   const count = (v, name, min) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} needs an integer >= ${min}, got "${v}"`);
@@ -35,6 +45,13 @@ function parseArgs(argv) {
       case '--runs': o.runs = count(value(), 'runs', 1); break;
       case '--warmups': o.warmups = count(value(), 'warmups', 0); break;
       case '--sleepers': o.sleepers = count(value(), 'sleepers', 0); break;
+      case '--layer-mb': o.layerMb = count(value(), 'layer-mb', 0); break;
+      case '--suite': {
+        const v = value();
+        if (v !== 'all' && !SUITES.includes(v)) throw new Error(`--suite takes start, build or all; got "${v}"`);
+        o.suites = v === 'all' ? SUITES : [v];
+        break;
+      }
       case '--docker-cli': o.dockerCli = value(); break;
       case '--out': o.out = value(); break;
       case '--no-write': o.write = false; break;
@@ -66,7 +83,8 @@ function machine(loadBefore) {
 }
 
 const log = (s) => process.stderr.write(`${s}\n`);
-const state = { interrupted: false };
+/** `cleanup`: the running suite's undo stack, run by the signal handlers. */
+const state = { interrupted: false, cleanup: null };
 /** Lets signal handlers run between timed commands (the commands themselves are spawned synchronously). */
 const yieldToSignals = () => new Promise((r) => setImmediate(r));
 
@@ -149,39 +167,83 @@ async function measureMonitors(peers, n, failures) {
   return { rows, daemons };
 }
 
-async function main() {
-  const argv = process.argv.slice(2);
-  const o = parseArgs(argv);
-  const loadBefore = loadavg();
+/**
+ * Runs `fn` with a fresh work dir (`/tmp/berth-bench-XXXXXX`, its name the token) and an undo stack whose first
+ * step is the sweep; the stack runs when `fn` returns or throws, or on a signal (then the process exits 130).
+ */
+async function inWorkDir(fn) {
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   const token = basename(work);
   const cleanup = new Cleanup();
   cleanup.push('sweep', async () => {
     for (const l of await sweep(work, [token])) cleanup.warnings.push(`left behind by a peer, removed by the sweep: ${l}`);
   });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      if (state.interrupted) return;
-      state.interrupted = true;
-      log(`\n${sig}: cleaning up`);
-      cleanup.run().finally(() => process.exit(130));
-    });
+  state.cleanup = cleanup;
+  try {
+    return await fn({ work, token, cleanup });
+  } finally {
+    if (!state.interrupted) await cleanup.run();
+    state.cleanup = null;
   }
+}
 
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (state.interrupted) return;
+    state.interrupted = true;
+    log(`\n${sig}: cleaning up`);
+    (state.cleanup?.run() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+/**
+ * Rewrites one suite's generated part of RESULTS.md: the start part (from the top to BUILD_MARKER), the build part
+ * (from BUILD_MARKER to NOTES_MARKER); the other part and the hand-written notes below NOTES_MARKER are kept.
+ */
+function spliceResults(old, part) {
+  const at = old.indexOf(NOTES_MARKER);
+  const generated = at >= 0 ? old.slice(0, at) : old;
+  const notes = at >= 0 ? old.slice(at) : `${NOTES_MARKER}\n`;
+  const b = generated.indexOf(BUILD_MARKER);
+  let start = b >= 0 ? generated.slice(0, b) : generated;
+  let build = b >= 0 ? generated.slice(b) : '';
+  if (part.start !== undefined) start = part.start;
+  if (part.build !== undefined) build = part.build;
+  if (!start.trim()) start = '# berth benchmark results\n\n(The start suite has not been run yet: `node bench/run.mjs --suite start`.)\n';
+  return `${start.trimEnd()}\n\n${build.trim() ? `${build.trimEnd()}\n\n` : ''}${notes}`;
+}
+
+function writeResults(o, part) {
+  if (!o.write) return;
+  const old = existsSync(o.out) ? readFileSync(o.out, 'utf8') : '';
+  writeFileSync(o.out, spliceResults(old, part));
+  process.stdout.write(`\nwrote ${o.out}\n`);
+}
+
+/** The start suite: container start times and monitor memory. Returns false if a measured command failed. */
+async function startSuite(o, argv) {
+  const runs = o.runs ?? DEFAULTS.start.runs;
+  const warmups = o.warmups ?? DEFAULTS.start.warmups;
+  const so = { ...o, runs, warmups, only: o.only.filter((n) => n !== 'buildah') };
+  if (!so.only.length) {
+    log('start suite: nothing selected by --only');
+    return true;
+  }
+  const loadBefore = loadavg();
   const failures = [];
   const skipped = [];
   let versions = {};
   let start = [];
   let memory = { rows: [], daemons: [] };
-  try {
+  const warnings = await inWorkDir(async ({ work, token, cleanup }) => {
     const image = 'berth-bench-busybox:latest';
     const tarball = join(work, 'busybox.tar');
     must('bash', [join(REPO, 'scripts/make-busybox-image.sh'), tarball]);
-    const ctx = { work, tarball, image, token, cleanup, opts: o };
+    const ctx = { work, tarball, image, token, cleanup, opts: so };
     const makers = { berth: berthPeer, runc: runcPeer, podman: podmanPeer, docker: dockerPeer, node: nodePeer };
     const peers = [];
-    for (const name of o.only) {
-      const p = makers[name](o);
+    for (const name of so.only) {
+      const p = makers[name](so);
       const why = p.missing();
       if (why) {
         skipped.push([name, why]);
@@ -196,20 +258,18 @@ async function main() {
         skipped.push([name, `setup failed: ${e.message}`]);
         log(`skipping ${name}: setup failed: ${e.message}`);
       }
-      if (state.interrupted) return;
+      if (state.interrupted) return cleanup.warnings;
     }
     for (const p of peers) Object.assign(versions, p.versions());
-    start = await timeCases(peers.flatMap((p) => p.cases()), o, failures);
-    memory = await measureMonitors(peers, o.sleepers, failures);
-  } finally {
-    if (!state.interrupted) await cleanup.run();
-  }
-  if (state.interrupted) return;
+    start = await timeCases(peers.flatMap((p) => p.cases()), so, failures);
+    memory = await measureMonitors(peers, so.sleepers, failures);
+    return cleanup.warnings;
+  });
+  if (state.interrupted) return false;
   if (!start.length) {
     for (const [n, why] of skipped) log(`skipped ${n}: ${why}`);
-    log('bench: nothing was measured');
-    process.exitCode = 1;
-    return;
+    log('bench: start suite: nothing was measured');
+    return false;
   }
 
   const podmanMedian = start.find((r) => r.peer === 'podman' && !r.reference && !r.error)?.median;
@@ -220,25 +280,58 @@ async function main() {
         `(${berthRow.median.toFixed(1)} ms vs ${(0.67 * podmanMedian).toFixed(1)} ms allowed).`
       : '';
   const result = {
-    argv, date: new Date().toISOString(), machine: machine(loadBefore), versions, runs: o.runs, warmups: o.warmups, sleepers: o.sleepers,
-    start, memory: memory.rows, daemons: memory.daemons, goal, skipped, failures, warnings: cleanup.warnings,
+    argv, date: new Date().toISOString(), machine: machine(loadBefore), versions, runs, warmups, sleepers: so.sleepers,
+    start, memory: memory.rows, daemons: memory.daemons, goal, skipped, failures, warnings,
   };
 
-  process.stdout.write(`\nContainer start (${o.runs} runs after ${o.warmups} warm-ups)\n${text(startTable(start))}\n`);
+  process.stdout.write(`\nContainer start (${runs} runs after ${warmups} warm-ups)\n${text(startTable(start))}\n`);
   if (goal) process.stdout.write(`${goal}\n`);
-  if (memory.rows.length) process.stdout.write(`\nMonitor memory (${o.sleepers} sleepers each)\n${text(memoryTable(memory.rows))}\n`);
+  if (memory.rows.length) process.stdout.write(`\nMonitor memory (${so.sleepers} sleepers each)\n${text(memoryTable(memory.rows))}\n`);
   for (const d of memory.daemons) process.stdout.write(`  ${d.engine} ${d.label}: RSS ${(d.rss / 1024).toFixed(1)} MiB\n`);
   for (const [n, why] of skipped) process.stdout.write(`skipped ${n}: ${why}\n`);
-  for (const w of [...failures, ...cleanup.warnings]) process.stdout.write(`! ${w}\n`);
+  for (const w of [...failures, ...warnings]) process.stdout.write(`! ${w}\n`);
+  writeResults(o, { start: resultsMarkdown(result) });
+  return failures.length === 0;
+}
 
-  if (o.write) {
-    const old = existsSync(o.out) ? readFileSync(o.out, 'utf8') : '';
-    const at = old.indexOf(NOTES_MARKER);
-    const notes = at >= 0 ? old.slice(at) : `${NOTES_MARKER}\n`;
-    writeFileSync(o.out, `${resultsMarkdown(result)}\n${notes}`);
-    process.stdout.write(`\nwrote ${o.out}\n`);
+/** The build suite: berth build vs BuildKit vs buildah, and the layer commit rate. Returns false if a build failed. */
+async function runBuildSuite(o, argv) {
+  const runs = o.runs ?? DEFAULTS.build.runs;
+  const warmups = o.warmups ?? DEFAULTS.build.warmups;
+  const bo = { ...o, runs, warmups };
+  const loadBefore = loadavg();
+  let r = null;
+  const warnings = await inWorkDir(async ({ work, token, cleanup }) => {
+    r = await buildSuite(bo, { work, token, cleanup, log, interrupted: () => state.interrupted });
+    return cleanup.warnings;
+  });
+  if (state.interrupted || !r) return false;
+  const measured = r.rows.some((x) => !x.error) || r.layer;
+  if (!measured) {
+    for (const [n, why] of r.skipped) log(`skipped ${n}: ${why}`);
+    log('bench: build suite: nothing was measured');
+    return false;
   }
-  if (failures.length) process.exitCode = 1;
+  const result = {
+    ...r, argv, date: new Date().toISOString(), machine: machine(loadBefore), runs, warmups, goal: goalLine(r.rows),
+    warnings: [...r.notices, ...warnings],
+  };
+  process.stdout.write(`\n${buildText(result)}\n`);
+  for (const [n, why] of r.skipped) process.stdout.write(`skipped ${n}: ${why}\n`);
+  for (const w of [...r.failures, ...result.warnings]) process.stdout.write(`! ${w}\n`);
+  writeResults(o, { build: buildMarkdown(result) });
+  return r.failures.length === 0;
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const o = parseArgs(argv);
+  let ok = true;
+  for (const suite of o.suites) {
+    if (state.interrupted) return;
+    ok = (suite === 'start' ? await startSuite(o, argv) : await runBuildSuite(o, argv)) && ok;
+  }
+  if (!ok) process.exitCode = 1;
 }
 
 main().catch((e) => {

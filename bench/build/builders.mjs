@@ -1,6 +1,6 @@
 // The three image builders the build benchmark compares: berth build, BuildKit (Debian's docker.io: a private
 // dockerd, its own CLI, DOCKER_BUILDKIT=1) and buildah bud --layers on private storage.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostPaths } from '../lib/cleanup.mjs';
@@ -66,7 +66,8 @@ export function berthBuilder() {
     versions() {
       const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
       const launch = existsSync(join(REPO, 'dist/berth.blob')) ? 'V8 startup snapshot dist/berth.blob' : 'ESM bundle dist/berth.mjs';
-      return { berth: `${pkg.version} (bin/berth from ${launch})` };
+      const built = statSync(join(REPO, 'dist/berth.mjs')).mtime.toISOString();
+      return { berth: `${pkg.version} (bin/berth from ${launch}; dist/berth.mjs built ${built})` };
     },
     argv(kind, dir) {
       const noCache = kind === 'cold' ? ['--no-cache'] : [];
