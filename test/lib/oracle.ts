@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -38,7 +38,7 @@ export function under(path: string, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`));
 }
 
-function typeOf(st: ReturnType<typeof lstatSync>): TreeEntry['type'] {
+function typeOf(st: Stats): TreeEntry['type'] {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -100,7 +100,7 @@ export function treeManifest(root: string, ignore: (path: string) => boolean = (
 export type TreeDifference =
   | { path: string; kind: 'only-ours'; ours: TreeEntry }
   | { path: string; kind: 'only-theirs'; theirs: TreeEntry }
-  | { path: string; kind: 'field'; field: keyof TreeEntry; ours: unknown; theirs: unknown };
+  | { path: string; kind: 'field'; type: TreeEntry['type']; field: keyof TreeEntry; ours: unknown; theirs: unknown };
 
 const FIELDS: (keyof TreeEntry)[] = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'target', 'linkGroup', 'rdev', 'mtime'];
 
@@ -120,7 +120,7 @@ export function diffTrees(ours: TreeManifest, theirs: TreeManifest, compareMtime
       if (field === 'mtime' && !compareMtime(path)) continue;
       // A type change makes the other fields noise.
       if (field !== 'type' && a.type !== b.type) continue;
-      if (a[field] !== b[field]) out.push({ path, kind: 'field', field, ours: a[field], theirs: b[field] });
+      if (a[field] !== b[field]) out.push({ path, kind: 'field', type: b.type, field, ours: a[field], theirs: b[field] });
     }
   }
   return out;
@@ -189,23 +189,35 @@ export function formatConfigDifference(d: ConfigDifference, ours = 'berth', thei
   return `config ${name}: ${ours} ${JSON.stringify(d.ours) ?? 'unset'}, ${theirs} ${JSON.stringify(d.theirs) ?? 'unset'}`;
 }
 
+/** What an expectation may look at besides the difference: the corpus entry and both whole configs. */
+export interface DifferenceContext {
+  entry: string;
+  ours: Record<string, unknown>;
+  theirs: Record<string, unknown>;
+}
+
 /** A difference that is known and accepted, with the reason (one list in the oracle test). */
 export interface Expectation {
   reason: string;
-  tree?: (d: TreeDifference) => boolean;
-  config?: (d: ConfigDifference) => boolean;
+  /** Only for these corpus entries (all when absent). */
+  entries?: string[];
+  tree?: (d: TreeDifference, ctx: DifferenceContext) => boolean;
+  config?: (d: ConfigDifference, ctx: DifferenceContext) => boolean;
 }
 
-/** Splits differences into the unexplained ones and the ones an expectation accepts. */
-export function partitionDifferences(tree: TreeDifference[], config: ConfigDifference[], expected: readonly Expectation[]): { unexpected: string[]; accepted: string[] } {
+/** Splits differences into the unexplained ones and the ones an expectation accepts (each line names its reason). */
+export function partitionDifferences(
+  tree: TreeDifference[], config: ConfigDifference[], expected: readonly Expectation[], ctx: DifferenceContext,
+): { unexpected: string[]; accepted: string[] } {
   const unexpected: string[] = [];
   const accepted: string[] = [];
+  const applies = expected.filter((x) => !x.entries || x.entries.includes(ctx.entry));
   for (const d of tree) {
-    const e = expected.find((x) => x.tree?.(d));
+    const e = applies.find((x) => x.tree?.(d, ctx));
     (e ? accepted : unexpected).push(formatTreeDifference(d) + (e ? `  [${e.reason}]` : ''));
   }
   for (const d of config) {
-    const e = expected.find((x) => x.config?.(d));
+    const e = applies.find((x) => x.config?.(d, ctx));
     (e ? accepted : unexpected).push(formatConfigDifference(d) + (e ? `  [${e.reason}]` : ''));
   }
   return { unexpected, accepted };
