@@ -1,24 +1,30 @@
-import { readdirSync, chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, createReadStream, openSync, readSync, closeSync, type Stats } from 'node:fs';
+import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
-import { BerthError, invalidArgument, notFound } from '../base/errors.js';
-import { hex, type Digest } from '../base/digest.js';
-import { mountOverlay, unmount } from '../sys/mount.js';
+import { BerthError, isBerthError } from '../base/errors.js';
+import type { Digest } from '../base/digest.js';
+import { unmount } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
-import { applyLayer } from '../storage/apply.js';
 import { resolveUser } from '../security/users.js';
 import { bindMount, tmpfsMount, type Mount } from '../runtime/spec.js';
 import type { Engine } from '../engine/engine.js';
+import type { Lease } from '../image/store.js';
 import type { Image, ImageConfig, HistoryEntry } from '../image/types.js';
 import { loadDockerfile } from './frontend.js';
 import { formatDiagnostic, type Diagnostic } from './diagnostic.js';
 import { expandInstruction } from './expand-instruction.js';
-import { stagesFor, stageArgValue, type Stage, type StageGraph } from './stages.js';
+import { parseDockerfile } from './parser.js';
+import { parseInstructions } from './instructions.js';
+import { stagesFor, stageArgValue, resolveStageRef, PROXY_ARGS, type Stage, type StageGraph } from './stages.js';
 import type { Instruction, CommandLine, CopyInstruction, AddInstruction, RunInstruction } from './instructions.js';
-import { BuildContext, type ContextFile } from './context.js';
-import { BuildCache, cacheKey, type BuildState } from './cache.js';
-import { StepFs } from './layer-commit.js';
+import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
+import { BuildContext, cleanSource, globIn, hasGlob, type ContextFile } from './context.js';
+import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.js';
+import { StepFs, mountLayers, uniqueLowers } from './layer-commit.js';
 import { runStep } from './run-step.js';
+import { destNamesDir, isDirIn, placeItems, walkDir, type CopyItem } from './copy.js';
+import { archiveKind, extractArchive } from './add-archive.js';
+import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
 
 /** Progress of a build, as events; the CLI renders them (plain, tty, json, quiet). */
 export type BuildEvent =
@@ -27,6 +33,7 @@ export type BuildEvent =
   | { type: 'miss'; id: number; reason: string }
   | { type: 'output'; id: number; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'done'; id: number; ms: number }
+  | { type: 'error'; id: number; message: string }
   | { type: 'warning'; message: string }
   | { type: 'image'; id: Digest; names: string[] };
 
@@ -38,8 +45,10 @@ export interface Secret {
 export interface BuildOptions {
   contextDir: string;
   dockerfile: string;
-  /** The Dockerfile's path relative to the context, for `<Dockerfile>.dockerignore`. */
+  /** The Dockerfile's path relative to the context (or absolute), for `<Dockerfile>.dockerignore`. */
   dockerfileRel?: string;
+  /** How messages name the Dockerfile ("Dockerfile"). */
+  dockerfileName?: string;
   tags?: string[];
   buildArgs?: Map<string, string>;
   target?: string;
@@ -48,15 +57,20 @@ export interface BuildOptions {
   secrets?: Map<string, Secret>;
   network?: 'none' | 'host';
   sourceDateEpoch?: number;
+  /** Aborting cancels the build: running steps are killed, nothing is tagged, everything is cleaned up. */
+  signal?: AbortSignal;
   onEvent?: (e: BuildEvent) => void;
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
-/** A build step failed: the message names the instruction, its line, and (for RUN) the exit code and last output. */
+/** A build failed: the message names the instruction, its line, and (for RUN) the exit code and last output. */
 export class BuildError extends BerthError {
-  constructor(message: string) {
+  /** Already shown on its step's progress line. */
+  reported = false;
+  constructor(message: string, readonly canceled = false) {
     super('invalid-argument', message);
   }
 }
@@ -67,57 +81,128 @@ interface StageResult {
   lowers: string[];
 }
 
+/** Where a step is, for its progress line, its cache position and its messages. */
+interface StepAt {
+  stage: Stage;
+  /** 1-based position in the stage (FROM is 1). */
+  index: number;
+  total: number;
+  instr: Instruction;
+  /** The instruction as history and progress show it. */
+  text: string;
+}
+
+/** What a step that works on the filesystem needs: its cache key parts and inputs, and the work itself. */
+interface FsWork {
+  keyParts: string[];
+  inputs: Map<string, string>;
+  createdBy: string;
+  /** Does the work in the mounted root; returns upper-dir paths to drop (runtime mount points). */
+  apply(rootfs: string, id: number): Promise<string[] | void>;
+}
+
+/** A stage between steps: its image state, cache key, ARG values, and whether it set CMD itself. */
+type StageState = { state: BuildState; key: string; args: Map<string, string>; cmdSet?: boolean };
+
 /** Runs one build from a Dockerfile and a context to a stored image. */
 export class Builder {
   private readonly cache: BuildCache;
   private readonly context: BuildContext;
   private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly images = new Map<string, Promise<StageResult>>();
   private stepSeq = 0;
   private readonly cleanups: (() => void)[] = [];
+  private readonly abort = new AbortController();
+  private readonly dfName: string;
+  private graph!: StageGraph;
+  private escape = '\\';
+  private firstError: unknown;
+  private lease!: Lease;
 
   constructor(private readonly engine: Engine, private readonly o: BuildOptions) {
     this.cache = new BuildCache(join(engine.paths.root, 'build-cache'));
     this.context = new BuildContext(o.contextDir, BuildContext.ignoreTextFor(o.contextDir, o.dockerfileRel));
+    this.dfName = o.dockerfileName ?? 'Dockerfile';
+    if (o.signal) {
+      const forward = () => this.abort.abort(o.signal!.reason);
+      if (o.signal.aborted) forward();
+      else o.signal.addEventListener('abort', forward, { once: true });
+    }
   }
 
   private emit(e: BuildEvent): void {
     this.o.onEvent?.(e);
   }
 
+  private get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  private checkCanceled(): void {
+    if (this.o.signal?.aborted) throw new BuildError('build canceled', true);
+    if (this.signal.aborted) throw new BuildError('canceled: another stage failed', true);
+  }
+
+  /** "Dockerfile:3:5: dockerfile parse error on line 3: ..." */
+  private describe(d: Diagnostic): string {
+    return d.line > 0 ? `${this.dfName}:${d.line}:${d.column}: ${formatDiagnostic(d)}` : formatDiagnostic(d);
+  }
+
   async build(): Promise<Image> {
+    await sweepStaleBuilds(this.engine);
     const buildArgs = this.o.buildArgs ?? new Map<string, string>();
     const fe = loadDockerfile(this.o.dockerfile, { buildArgs });
     for (const d of fe.diagnostics) if (d.severity === 'warning') this.emit({ type: 'warning', message: formatDiagnostic(d) });
     const err = fe.diagnostics.find((d: Diagnostic) => d.severity === 'error');
-    if (err) throw new BuildError(formatDiagnostic(err));
+    if (err) throw new BuildError(this.describe(err));
     if (fe.unusedBuildArgs.length) this.emit({ type: 'warning', message: `One or more build-args [${fe.unusedBuildArgs.join(' ')}] were not consumed` });
     const plan = stagesFor(fe.graph, this.o.target);
-    if (!plan.ok) throw new BuildError(formatDiagnostic(plan.diagnostic));
-    const lease = this.engine.images.lease();
+    if (!plan.ok) throw new BuildError(this.describe(plan.diagnostic));
+    this.graph = fe.graph;
+    this.escape = fe.parsed.directives.escape;
+    this.lease = this.engine.images.lease();
+    let ok = false;
     try {
-      for (const s of plan.plan.order) this.stageResult(fe.graph, s, lease);
-      const final = await this.stageResult(fe.graph, plan.plan.target, lease);
+      // Every stage the target needs starts now; each waits for its own dependencies, so independent ones overlap.
+      for (const s of plan.plan.order) void this.stageResult(s);
+      const final = await this.stageResult(plan.plan.target);
+      this.checkCanceled();
       const config: ImageConfig = structuredClone(final.state.config);
       if (this.o.labels && Object.keys(this.o.labels).length) {
         config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...this.o.labels } };
       }
       const img = this.engine.images.addImage({ config, layers: final.state.layers, names: this.o.tags ?? [] });
       this.emit({ type: 'image', id: img.id, names: img.repoTags });
+      ok = true;
       return img;
+    } catch (e) {
+      if (this.o.signal?.aborted) throw new BuildError('build canceled', true);
+      throw this.firstError ?? e;
     } finally {
+      if (!ok) this.abort.abort();
       // Every stage must settle before the lease goes, so nothing is left mounted or half-written.
       await Promise.allSettled([...this.results.values()]);
-      lease.release();
-      for (const c of this.cleanups.reverse()) c();
+      this.lease.release();
+      for (const c of this.cleanups.reverse()) {
+        try {
+          c();
+        } catch {
+          // best effort: the sweep of the next build removes what is left
+        }
+      }
     }
   }
 
-  /** Each stage is built once; independent stages run concurrently. */
-  private stageResult(graph: StageGraph, stage: Stage, lease: ReturnType<Engine['images']['lease']>): Promise<StageResult> {
+  /** Each stage is built once; independent stages run concurrently. A failing stage cancels the others. */
+  private stageResult(stage: Stage): Promise<StageResult> {
     let p = this.results.get(stage.index);
     if (!p) {
-      p = this.buildStage(graph, stage, lease);
-      p.catch(() => undefined);
+      p = this.buildStage(stage);
+      p.catch((e: unknown) => {
+        // The first real failure is the build's error; the stages it cancels fail with "canceled".
+        if (!(e instanceof BuildError && e.canceled)) this.firstError ??= e;
+        this.abort.abort();
+      });
       this.results.set(stage.index, p);
     }
     return p;
@@ -127,94 +212,121 @@ export class Builder {
     return this.o.sourceDateEpoch !== undefined ? new Date(this.o.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   }
 
-  private async buildStage(graph: StageGraph, stage: Stage, lease: ReturnType<Engine['images']['lease']>): Promise<StageResult> {
-    const total = stage.instructions.length + 1;
-    const label = (i: number) => `[${stage.displayName} ${i}/${total}]`;
-    const fromId = ++this.stepSeq;
-    this.emit({ type: 'step', id: fromId, name: `${label(1)} FROM ${stage.baseName}` });
-    const t0 = Date.now();
-    let state: BuildState;
-    let key: string;
+  private async baseOf(stage: Stage): Promise<{ state: BuildState; key: string }> {
     if (stage.base.kind === 'scratch') {
-      state = { config: { architecture: 'amd64', os: 'linux', config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, layers: [] };
-      key = cacheKey(['scratch']);
-    } else if (stage.base.kind === 'stage') {
-      const dep = await this.stageResult(graph, graph.stages[stage.base.index]!, lease);
-      state = structuredClone(dep.state);
-      key = dep.key;
-    } else {
-      let img: Image;
-      try {
-        img = this.engine.images.resolve(stage.baseName);
-      } catch (e) {
-        if (e instanceof BerthError && e.kind === 'not-found') {
-          throw new BuildError(`FROM ${stage.baseName} (line ${stage.from.line}): image not found locally (berth has no registry client yet: import or load it first)`);
-        }
-        throw e;
-      }
-      state = { config: structuredClone(img.config), layers: [...img.manifest.layers] };
-      state.config.history ??= [];
-      key = cacheKey(['image', img.id]);
+      return {
+        state: { config: { architecture: 'amd64', os: 'linux', config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, layers: [] },
+        key: cacheKey(['scratch']),
+      };
     }
-    this.emit({ type: 'done', id: fromId, ms: Date.now() - t0 });
+    if (stage.base.kind === 'stage') {
+      const dep = await this.stageResult(this.graph.stages[stage.base.index]!);
+      return { state: structuredClone(dep.state), key: dep.key };
+    }
+    let img: Image;
+    try {
+      img = this.engine.images.resolve(stage.baseName);
+    } catch (e) {
+      if (e instanceof BerthError && e.kind === 'not-found') {
+        throw new BuildError(`${this.dfName}:${stage.from.line}: FROM ${stage.baseName}: image not found locally (berth has no registry client yet: import or load it first)`);
+      }
+      throw e;
+    }
+    const state = { config: structuredClone(img.config), layers: [...img.manifest.layers] };
+    state.config.history ??= [];
+    // BuildKit makes sure PATH is always set.
+    const c = (state.config.config ??= {});
+    if (!(c.Env ?? []).some((e) => e.startsWith('PATH='))) c.Env = [...(c.Env ?? []), DEFAULT_PATH];
+    return { state, key: cacheKey(['image', img.id]) };
+  }
 
-    // Variables: ARG values declared in this stage, and the image's ENV (ENV wins over ARG of the same name).
-    const args = new Map<string, string>();
-    const escape = '\\';
-    const instructions = [...stage.instructions];
+  /** ONBUILD triggers of the base, as instructions run first in this stage (Docker clears them in the result). */
+  private triggers(stage: Stage, state: BuildState): Instruction[] {
+    const exprs = state.config.config?.OnBuild ?? [];
+    if (!exprs.length) return [];
+    const out: Instruction[] = [];
+    for (const expr of exprs) {
+      const parsed = parseDockerfile(`${expr}\n`);
+      const r = parseInstructions(parsed);
+      const bad = [...parsed.diagnostics, ...r.diagnostics].find((d) => d.severity === 'error');
+      if (bad) throw new BuildError(`${this.dfName}:${stage.from.line}: ONBUILD trigger "${expr}" of ${stage.baseName}: ${bad.message}`);
+      for (const i of r.instructions) {
+        if (i.kind === 'FROM' || i.kind === 'ONBUILD' || i.kind === 'MAINTAINER') {
+          throw new BuildError(`${this.dfName}:${stage.from.line}: ONBUILD trigger "${expr}" of ${stage.baseName}: ${i.kind} isn't allowed as an ONBUILD trigger`);
+        }
+        out.push({ ...i, line: stage.from.line });
+      }
+    }
+    if (state.config.config) state.config.config.OnBuild = null;
+    return out;
+  }
+
+  private async buildStage(stage: Stage): Promise<StageResult> {
+    const fromId = ++this.stepSeq;
+    const base = await this.baseOf(stage);
+    this.checkCanceled();
+    const triggers = this.triggers(stage, base.state);
+    const instructions = [...triggers, ...stage.instructions];
+    const total = instructions.length + 1;
+    this.emit({ type: 'step', id: fromId, name: `[${stage.displayName} 1/${total}] FROM ${stage.baseName}` });
+    this.emit({ type: 'done', id: fromId, ms: 0 });
+
+    let cur: StageState = { state: base.state, key: base.key, args: new Map() };
     let index = 1;
     for (const raw of instructions) {
       index++;
-      const vars = new Map<string, string>(args);
-      for (const e of state.config.config?.Env ?? []) {
+      this.checkCanceled();
+      // Variables: the stage's ARG values, then the ENV so far (ENV wins over an ARG of the same name).
+      const vars = new Map<string, string>(cur.args);
+      for (const e of cur.state.config.config?.Env ?? []) {
         const i = e.indexOf('=');
         vars.set(e.slice(0, i), e.slice(i + 1));
       }
-      const ex = expandInstruction(raw, vars, escape);
-      if (!ex.ok) throw new BuildError(formatDiagnostic(ex.diagnostic));
+      const ex = expandInstruction(raw, vars, this.escape);
+      if (!ex.ok) throw new BuildError(this.describe(ex.diagnostic));
       const instr = ex.instruction;
-      const text = instructionText(instr);
-      const r = await this.step(graph, stage, instr, text, `${label(index)} ${text}`, state, key, args, lease);
-      state = r.state;
-      key = r.key;
+      const trigger = index - 2 < triggers.length;
+      const text = (trigger ? 'ONBUILD ' : '') + instructionText(instr);
+      cur = await this.step({ stage, index, total, instr, text }, cur);
     }
-    const lowers = await this.engine.layers.ensure(this.asImage(state));
-    return { state, key, lowers };
+    const lowers = await this.engine.layers.ensure(this.asImage(cur.state));
+    return { state: cur.state, key: cur.key, lowers };
   }
 
   /** A throwaway Image view of a build state, for the layer store. */
   private asImage(state: BuildState): Image {
+    const zero = `sha256:${'0'.repeat(64)}` as Digest;
     return {
-      id: 'sha256:' + '0'.repeat(64) as Digest, manifestDigest: 'sha256:' + '0'.repeat(64) as Digest,
-      manifest: { schemaVersion: 2, config: { mediaType: '', digest: 'sha256:' + '0'.repeat(64) as Digest, size: 0 }, layers: state.layers },
+      id: zero, manifestDigest: zero,
+      manifest: { schemaVersion: 2, config: { mediaType: '', digest: zero, size: 0 }, layers: state.layers },
       config: state.config, repoTags: [], repoDigests: [], size: 0,
     };
   }
 
-  private async step(
-    graph: StageGraph, stage: Stage, instr: Instruction, text: string, name: string, prev: BuildState, parentKey: string,
-    args: Map<string, string>, lease: ReturnType<Engine['images']['lease']>,
-  ): Promise<{ state: BuildState; key: string }> {
-    const state: BuildState = { config: structuredClone(prev.config), layers: [...prev.layers] };
+  private async step(at: StepAt, prev: StageState): Promise<StageState> {
+    const { instr } = at;
+    const state: BuildState = { config: structuredClone(prev.state.config), layers: [...prev.state.layers] };
     const c = (state.config.config ??= {});
     const history = (state.config.history ??= []);
-    const meta = (createdBy: string): { state: BuildState; key: string } => {
+    const meta = (createdBy: string): StageState => {
       // Metadata steps take the time of the step before them, so a fully cached build yields the same image.
       const created = history.at(-1)?.created ?? state.config.created ?? this.now();
-      history.push({ created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', empty_layer: true });
+      history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true });
       state.config.created = created;
-      return { state, key: cacheKey([parentKey, createdBy]) };
+      return { ...prev, state, key: cacheKey([prev.key, createdBy]) };
     };
     const shell = c.Shell ?? DEFAULT_SHELL;
     const cmdline = (cl: CommandLine) => (cl.form === 'exec' ? cl.args : [...shell, cl.command]);
     switch (instr.kind) {
       case 'ARG': {
+        const args = new Map(prev.args);
         for (const d of instr.args) {
-          const v = stageArgValue(d, graph, this.o.buildArgs);
+          const v = stageArgValue(d, this.graph, this.o.buildArgs);
           if (v.value !== undefined) args.set(d.name, v.value);
+          else args.delete(d.name);
         }
-        // ARG adds no history entry (BuildKit); its values reach RUN steps, whose keys include them.
-        return { state: prev, key: parentKey };
+        // ARG adds no history entry; its values reach RUN steps, whose keys include them.
+        return { ...prev, args };
       }
       case 'ENV': {
         const env = [...(c.Env ?? [])];
@@ -235,136 +347,214 @@ export class Builder {
         return meta(`MAINTAINER ${instr.maintainer}`);
       case 'CMD':
         c.Cmd = cmdline(instr.command);
-        return meta(`CMD ${JSON.stringify(c.Cmd)}`);
+        return { ...meta(`CMD ${goQuoted(c.Cmd)}`), cmdSet: true };
       case 'ENTRYPOINT':
         c.Entrypoint = cmdline(instr.command);
         // An ENTRYPOINT resets a CMD inherited from the base image (Docker); a CMD earlier in this stage stays.
-        if (!stage.instructions.slice(0, stage.instructions.indexOf(instr)).some((i) => i.kind === 'CMD')) c.Cmd = null;
-        return meta(`ENTRYPOINT ${JSON.stringify(c.Entrypoint)}`);
-      case 'EXPOSE':
+        if (!prev.cmdSet) c.Cmd = null;
+        return meta(`ENTRYPOINT ${goQuoted(c.Entrypoint)}`);
+      case 'EXPOSE': {
         c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
-        for (const p of instr.ports) c.ExposedPorts[p.includes('/') ? p : `${p}/tcp`] = {};
-        return meta(`EXPOSE map[${Object.keys(c.ExposedPorts).map((p) => `${p}:{}`).join(' ')}]`);
+        const ports = instr.ports.map((p) => (p.includes('/') ? p.replace(/\/(\w+)$/, (_, proto: string) => `/${proto.toLowerCase()}`) : `${p}/tcp`));
+        for (const p of ports) c.ExposedPorts[p] = {};
+        return meta(`EXPOSE map[${ports.map((p) => `${p}:{}`).join(' ')}]`);
+      }
       case 'VOLUME':
         c.Volumes = { ...(c.Volumes ?? {}) };
         for (const p of instr.paths) c.Volumes[p] = {};
-        return meta(`VOLUME ${JSON.stringify(instr.paths)}`);
+        return meta(`VOLUME [${instr.paths.join(' ')}]`);
       case 'USER':
         c.User = instr.user;
         return meta(`USER ${instr.user}`);
-      case 'WORKDIR':
-        c.WorkingDir = posix.resolve(c.WorkingDir || '/', instr.path);
-        return meta(`WORKDIR ${c.WorkingDir}`);
       case 'STOPSIGNAL':
         c.StopSignal = instr.signal;
         return meta(`STOPSIGNAL ${instr.signal}`);
       case 'HEALTHCHECK':
-        c.Healthcheck = {
-          Test: instr.test,
-          ...(instr.interval !== undefined ? { Interval: instr.interval } : {}),
-          ...(instr.timeout !== undefined ? { Timeout: instr.timeout } : {}),
-          ...(instr.startPeriod !== undefined ? { StartPeriod: instr.startPeriod } : {}),
-          ...(instr.startInterval !== undefined ? { StartInterval: instr.startInterval } : {}),
-          ...(instr.retries !== undefined ? { Retries: instr.retries } : {}),
-        };
-        return meta(`HEALTHCHECK ${JSON.stringify(instr.test)}`);
+        if (instr.test[0] === 'NONE') c.Healthcheck = { Test: ['NONE'] };
+        else {
+          c.Healthcheck = {
+            Test: instr.test,
+            ...(instr.interval !== undefined ? { Interval: instr.interval } : {}),
+            ...(instr.timeout !== undefined ? { Timeout: instr.timeout } : {}),
+            ...(instr.startPeriod !== undefined ? { StartPeriod: instr.startPeriod } : {}),
+            ...(instr.startInterval !== undefined ? { StartInterval: instr.startInterval } : {}),
+            ...(instr.retries !== undefined ? { Retries: instr.retries } : {}),
+          };
+        }
+        return meta(`HEALTHCHECK ${goQuoted(instr.test)}`);
       case 'SHELL':
         c.Shell = instr.shell;
-        return meta(`SHELL ${JSON.stringify(instr.shell)}`);
+        return meta(`SHELL [${instr.shell.join(' ')}]`);
       case 'ONBUILD':
         c.OnBuild = [...(c.OnBuild ?? []), instr.expression];
         return meta(`ONBUILD ${instr.expression}`);
       case 'FROM':
-        throw new BuildError(`unexpected FROM inside a stage (line ${instr.line})`);
+        throw new BuildError(`${this.dfName}:${instr.line}: unexpected FROM inside a stage`);
+      case 'WORKDIR': {
+        const wd = posix.resolve(c.WorkingDir || '/', instr.path);
+        c.WorkingDir = wd;
+        if (wd === '/') return meta('WORKDIR /');
+        // BuildKit creates the directory (owned by USER): a layer, unless it was already there.
+        const user = c.User ?? '';
+        return this.fsStep(at, { ...prev, state }, {
+          keyParts: ['WORKDIR', wd, user],
+          inputs: new Map(),
+          createdBy: `WORKDIR ${wd}`,
+          apply: async (rootfs) => {
+            const host = resolveInRoot(rootfs, wd);
+            if (existsSync(host)) return;
+            const owner = user ? resolveUser(rootfs, user) : { uid: 0, gid: 0 };
+            let missing = '';
+            for (const part of wd.split('/').filter(Boolean)) {
+              missing = posix.join(missing || '/', part);
+              const p = resolveInRoot(rootfs, missing);
+              if (existsSync(p)) continue;
+              mkdirSync(p, { mode: 0o755 });
+              lchownSync(p, owner.uid, owner.gid);
+            }
+          },
+        });
+      }
       case 'RUN':
+        return this.runStepOf(at, { ...prev, state }, instr);
       case 'COPY':
       case 'ADD':
-        return this.layerStep(graph, instr, text, name, state, parentKey, args, lease);
+        return this.copyStepOf(at, { ...prev, state }, instr);
     }
   }
 
-  /** RUN, COPY, ADD: steps that produce a layer, through the cache. */
-  private async layerStep(
-    graph: StageGraph, instr: RunInstruction | CopyInstruction | AddInstruction, text: string, name: string, state: BuildState,
-    parentKey: string, args: Map<string, string>, lease: ReturnType<Engine['images']['lease']>,
-  ): Promise<{ state: BuildState; key: string }> {
+  /**
+   * A step that changes the filesystem, through the cache: a hit reuses the recorded state; a miss says why, mounts
+   * the stage, does the work and commits the upper dir as a layer (none when nothing changed).
+   */
+  private beginStep(at: StepAt): { id: number; t0: number } {
     const id = ++this.stepSeq;
-    this.emit({ type: 'step', id, name });
-    const t0 = Date.now();
-    const c = state.config.config ?? {};
-    const inputs = new Map<string, string>();
-    let sources: ContextFile[] = [];
-    let fromStage: StageResult | undefined;
-    let keyParts: string[];
-    if (instr.kind === 'RUN') {
-      const argEnv = [...args].filter(([k]) => !(c.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`).sort();
-      keyParts = ['RUN', JSON.stringify(this.runArgs(instr, c.Shell ?? DEFAULT_SHELL)), JSON.stringify(argEnv), JSON.stringify(instr.mountSpecs),
-        instr.network ?? this.o.network ?? 'none', c.User ?? '', c.WorkingDir ?? '', JSON.stringify(c.Env ?? [])];
-    } else {
-      const from = instr.kind === 'COPY' ? instr.from : undefined;
-      if (from !== undefined) {
-        fromStage = await this.fromSource(graph, from, lease);
-        inputs.set(`--from=${from}`, fromStage.key);
-      } else if (instr.sources.length) {
-        sources = this.context.resolve(instr.sources.filter((s) => !/^https?:\/\//.test(s)));
-        for (const [k, v] of this.context.inputs(sources)) inputs.set(k, v);
-      }
-      for (const h of instr.inline) inputs.set(`<<${h.name}`, cacheKey([h.content]));
-      keyParts = [instr.kind, JSON.stringify(instr.sources), instr.dest, instr.chown ?? '', instr.chmod ?? '', JSON.stringify(instr.excludes),
-        c.WorkingDir ?? '', JSON.stringify([...inputs].sort())];
-    }
-    const key = cacheKey([parentKey, ...keyParts]);
-    // What the step is "about" (not its inputs): the index that explains misses.
-    const about = cacheKey([this.context.root, this.o.dockerfileRel ?? '', text, String(instr.line)]);
-    const createdBy = `${text} # buildkit`;
+    this.emit({ type: 'step', id, name: `[${at.stage.displayName} ${at.index}/${at.total}] ${at.text}` });
+    return { id, t0: Date.now() };
+  }
+
+  /** A step's failure before its work started (a missing source, a download): reported on the step, then thrown. */
+  private failStep(id: number, e: unknown): never {
+    const err = e instanceof BuildError ? e : new BuildError(e instanceof Error ? e.message : String(e));
+    if (!err.canceled && !err.reported) this.emit({ type: 'error', id, message: err.message });
+    err.reported = true;
+    throw err;
+  }
+
+  private async fsStep(at: StepAt, prev: StageState, w: FsWork, begun?: { id: number; t0: number }): Promise<StageState> {
+    const { id, t0 } = begun ?? this.beginStep(at);
+    const inputs = Object.fromEntries([...w.inputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const key = cacheKey([prev.key, ...w.keyParts, JSON.stringify(inputs)]);
+    // The step's position: what the last build there read explains this build's miss.
+    const about = cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.index)]);
+    const record: StepRecord = { key, parentKey: prev.key, text: at.text, inputs };
     const hit = this.o.noCache ? undefined : this.cache.get(key);
-    if (hit && hit.state.layers.every((l) => this.engine.images.hasBlob(l.digest))) {
+    if (hit && (await this.cache.restore(hit.state, this.engine.images, this.lease))) {
+      this.cache.record(about, record);
       this.emit({ type: 'cached', id });
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
-      return { state: hit.state, key };
+      return { ...prev, state: hit.state, key };
     }
-    const prevRecord = this.stepRecordParent(about);
-    const reason = this.o.noCache ? 'disabled by --no-cache'
-      : this.cache.explainMiss(about, inputs, prevRecord !== undefined && prevRecord !== parentKey);
+    const reason = this.o.noCache ? 'disabled by --no-cache' : this.cache.explainMiss(about, record);
     this.emit({ type: 'miss', id, reason });
 
-    const lowers = await this.engine.layers.ensure(this.asImage(state));
+    const lowers = await this.engine.layers.ensure(this.asImage(prev.state));
     const fs = new StepFs(this.engine, lowers);
     this.cleanups.push(() => fs.dispose());
     try {
       const rootfs = fs.mount();
-      if (instr.kind === 'RUN') await this.run(instr, rootfs, fs.upper, c, args, id);
-      else await this.copy(instr, rootfs, sources, fromStage, c);
-      const { layer, diffId } = await fs.commit(lease, this.o.sourceDateEpoch);
-      const next: BuildState = { config: structuredClone(state.config), layers: [...state.layers, layer] };
-      next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, diffId] };
-      const created = this.now();
-      next.config.created = created;
-      (next.config.history ??= []).push({ created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' } satisfies HistoryEntry);
-      this.cache.put({ key, state: next, layer: { digest: layer.digest, diffId }, created: new Date().toISOString() }, about, inputs, parentKey);
+      let remove: string[] | void;
+      try {
+        remove = await w.apply(rootfs, id);
+      } catch (e) {
+        const msg = isBerthError(e) || e instanceof Error ? e.message : String(e);
+        if (e instanceof BuildError) throw e;
+        throw new BuildError(`${this.dfName}:${at.instr.line}: ${at.text}: ${msg}`);
+      }
+      this.checkCanceled();
+      const committed = await fs.commit(this.lease, { ...(this.o.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.o.sourceDateEpoch } : {}), remove: remove ?? [] });
+      const next: BuildState = { config: structuredClone(prev.state.config), layers: [...prev.state.layers] };
+      const history = (next.config.history ??= []);
+      if (committed) {
+        next.layers.push(committed.layer);
+        next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, committed.diffId] };
+        const created = this.now();
+        next.config.created = created;
+        history.push({ created, created_by: w.createdBy, comment: HISTORY_COMMENT } satisfies HistoryEntry);
+      } else {
+        const created = history.at(-1)?.created ?? next.config.created ?? this.now();
+        next.config.created = created;
+        history.push({ created, created_by: w.createdBy, comment: HISTORY_COMMENT, empty_layer: true });
+      }
+      this.cache.put(
+        { key, state: next, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created: new Date().toISOString() },
+        committed?.blobFile, about, record,
+      );
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
-      return { state: next, key };
+      return { ...prev, state: next, key };
+    } catch (e) {
+      this.failStep(id, e);
     } finally {
       fs.dispose();
     }
   }
 
-  private stepRecordParent(about: string): string | undefined {
-    return this.cache.parentOf(about);
+  /** The stage or image a `COPY --from` / `RUN --mount=from` reads (a stage by name or index, else an image). */
+  private async fromSource(from: string, line: number): Promise<StageResult> {
+    const stage = resolveStageRef(from, this.graph.stages);
+    if (stage) return this.stageResult(stage);
+    let p = this.images.get(from);
+    if (!p) {
+      p = (async () => {
+        let img: Image;
+        try {
+          img = this.engine.images.resolve(from);
+        } catch {
+          throw new BuildError(`${this.dfName}:${line}: --from=${from}: no stage or local image of that name`);
+        }
+        return { state: { config: img.config, layers: img.manifest.layers }, key: cacheKey(['image', img.id]), lowers: await this.engine.layers.ensure(img) };
+      })();
+      this.images.set(from, p);
+    }
+    return p;
   }
 
-  /** The stage or image a `COPY --from` / `RUN --mount=from=` reads. */
-  private async fromSource(graph: StageGraph, from: string, lease: ReturnType<Engine['images']['lease']>): Promise<StageResult> {
-    const byName = graph.stages.find((s) => s.name === from.toLowerCase()) ?? (/^\d+$/.test(from) ? graph.stages[Number(from)] : undefined);
-    if (byName) return this.stageResult(graph, byName, lease);
-    let img: Image;
-    try {
-      img = this.engine.images.resolve(from);
-    } catch {
-      throw new BuildError(`COPY --from=${from}: no stage or local image of that name`);
+  /** Mounts a stage's filesystem read-only (or with a throwaway upper when `writable`) for a step to read. */
+  private mountSource(src: StageResult, writable = false): string {
+    const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    const mnt = join(dir, 'root');
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      unmount(mnt);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    this.cleanups.push(release);
+    this.sourceReleases.set(mnt, release);
+    mkdirSync(mnt, { recursive: true });
+    const lowers = uniqueLowers(src.lowers);
+    if (writable) {
+      mkdirSync(join(dir, 'upper'));
+      mkdirSync(join(dir, 'work'));
+      mountLayers(lowers.length ? lowers : [this.engine.layers.emptyDir()], join(dir, 'upper'), join(dir, 'work'), mnt, dir);
+    } else {
+      // A read-only overlay needs two lowerdirs at least.
+      if (lowers.length === 0) lowers.push(this.engine.layers.emptyDir());
+      if (lowers.length === 1) {
+        mkdirSync(join(dir, 'empty'));
+        lowers.push(join(dir, 'empty'));
+      }
+      mountLayers(lowers, undefined, undefined, mnt, dir);
     }
-    const state: BuildState = { config: img.config, layers: img.manifest.layers };
-    return { state, key: cacheKey(['image', img.id]), lowers: await this.engine.layers.ensure(img) };
+    return mnt;
+  }
+
+  private readonly sourceReleases = new Map<string, () => void>();
+
+  private releaseSource(mnt: string): void {
+    this.sourceReleases.get(mnt)?.();
+    this.sourceReleases.delete(mnt);
   }
 
   private runArgs(instr: RunInstruction, shell: string[]): string[] {
@@ -379,276 +569,341 @@ export class Builder {
     return [...shell, script];
   }
 
-  private async run(instr: RunInstruction, rootfs: string, upper: string, c: NonNullable<ImageConfig['config']>, args: Map<string, string>, id: number): Promise<void> {
-    const env = [...(c.Env ?? [])];
-    for (const [k, v] of args) if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
-    const mounts: Mount[] = [];
-    const stubs: string[] = [];
-    const noteStub = (target: string) => {
-      // A mount point the runtime creates would land in the layer: remember the first missing path to remove it.
-      let p = posix.normalize(target);
-      let top: string | undefined;
-      while (p !== '/' && !existsSync(resolveInRoot(rootfs, p, false))) {
-        top = p;
-        p = posix.dirname(p);
+  private async runStepOf(at: StepAt, prev: StageState, instr: RunInstruction): Promise<StageState> {
+    const begun = this.beginStep(at);
+    const c = prev.state.config.config ?? {};
+    const env = c.Env ?? [];
+    const shadowed = (k: string) => env.some((e) => e.startsWith(`${k}=`));
+    // Build args in scope reach the command as environment variables (ENV of the same name wins).
+    const argEnv = [...prev.args].filter(([k]) => !shadowed(k)).map(([k, v]) => `${k}=${v}`);
+    // Proxy build args reach every RUN without an ARG, and stay out of the cache key and the history (BuildKit).
+    const proxyEnv = PROXY_ARGS.filter((k) => !prev.args.has(k) && !shadowed(k) && this.o.buildArgs?.has(k)).map((k) => `${k}=${this.o.buildArgs!.get(k)!}`);
+    const historyArgs = [...prev.args].filter(([k]) => !shadowed(k) && !PROXY_ARGS.includes(k)).map(([k, v]) => `${k}=${v}`);
+    const args = this.runArgs(instr, c.Shell ?? DEFAULT_SHELL);
+    const network = instr.network === 'host' ? 'host' : instr.network === 'none' ? 'none' : this.o.network ?? 'none';
+    const cwd = c.WorkingDir || '/';
+    // Inputs: what bind mounts read (context files, stages); cache, tmpfs and secret mounts never count.
+    const inputs = new Map<string, string>();
+    const sources = new Map<number, StageResult | ContextFile>();
+    for (const [i, m] of instr.mounts.entries()) {
+      if (m.type !== 'bind') continue;
+      if (m.from) {
+        const s = await this.fromSource(m.from, instr.line).catch((e) => this.failStep(begun.id, e));
+        sources.set(i, s);
+        inputs.set(`--from=${m.from}`, s.key);
+      } else {
+        let f: ContextFile;
+        try {
+          [f] = this.context.resolve([m.source ?? '.']) as [ContextFile];
+        } catch (e) {
+          this.failStep(begun.id, new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${(e as Error).message}`));
+        }
+        sources.set(i, f);
+        for (const [k, v] of this.context.inputs([f])) inputs.set(k, v);
       }
-      if (top) stubs.push(top);
-    };
-    for (const m of instr.mounts) {
-      const target = m.target ?? (m.type === 'secret' && m.id ? `/run/secrets/${m.id}` : undefined);
+    }
+    const prefix = historyArgs.length ? `|${historyArgs.length} ${historyArgs.join(' ')} ` : '';
+    return this.fsStep(at, prev, {
+      keyParts: ['RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env)],
+      inputs,
+      createdBy: `RUN ${prefix}${args.join(' ')} # buildkit`,
+      apply: (rootfs, id) => this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, cwd, user: c.User ?? '', network, sources }, id),
+    }, begun);
+  }
+
+  private async run(
+    at: StepAt, instr: RunInstruction, rootfs: string,
+    r: { env: string[]; args: string[]; cwd: string; user: string; network: 'none' | 'host'; sources: Map<number, StageResult | ContextFile> },
+    id: number,
+  ): Promise<string[]> {
+    const env = [...r.env];
+    const mounts: Mount[] = [];
+    const released: string[] = [];
+    const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
+    for (const [i, m] of instr.mounts.entries()) {
+      const target = m.target === undefined ? undefined : posix.resolve(r.cwd, m.target);
       if (m.type === 'secret') {
-        const sid = m.id ?? (m.target ? posix.basename(m.target) : '');
+        const sid = m.id ?? '';
         const secret = this.o.secrets?.get(sid);
         let value: Buffer | undefined;
         if (secret?.file) value = readFileSync(secret.file);
-        else if (secret?.env !== undefined) value = Buffer.from(process.env[secret.env] ?? '');
+        else if (secret?.env !== undefined && process.env[secret.env] !== undefined) value = Buffer.from(process.env[secret.env]!);
         if (value === undefined) {
-          if (m.required) throw new BuildError(`RUN (line ${instr.line}): secret "${sid}" is required but was not given (use --secret id=${sid},src=FILE)`);
+          if (m.required) throw fail(`secret ${sid} not found (give it with --secret id=${sid},src=FILE or env=VAR)`);
           continue;
         }
         if (m.env) env.push(`${m.env}=${value.toString()}`);
         if (target || !m.env) {
-          // On a tmpfs of the host (/dev/shm), bind-mounted read-only: never on disk, never in a layer.
-          const dir = join('/dev/shm', `berth-secret-${randomBytes(8).toString('hex')}`);
+          // On a tmpfs of the host, bind-mounted read-only into this step only: never on disk, never in a layer.
+          const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
           mkdirSync(dir, { mode: 0o700 });
           this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          released.push(dir);
           const file = join(dir, 'secret');
           writeFileSync(file, value, { mode: m.mode ?? 0o400 });
           lchownSync(file, m.uid ?? 0, m.gid ?? 0);
           const dst = target ?? `/run/secrets/${sid}`;
-          noteStub(dst);
           mounts.push(bindMount(file, dst, { readonly: true }));
         }
       } else if (m.type === 'cache') {
-        const cid = cacheKey([m.id ?? target ?? '']);
-        const dir = join(this.engine.paths.root, 'build-cache', 'mounts', cid);
+        const dir = join(this.cache.mountsDir, cacheKey([m.id ?? target ?? '']));
         if (!existsSync(dir)) {
           mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
           lchownSync(dir, m.uid ?? 0, m.gid ?? 0);
         }
-        noteStub(target!);
         mounts.push(bindMount(dir, target!, { readonly: m.readonly }));
       } else if (m.type === 'tmpfs') {
-        noteStub(target!);
-        mounts.push(tmpfsMount(target!, m.size ? [`size=${m.size}`] : []));
+        mounts.push(tmpfsMount(target!, m.size ? [`size=${parseSize(m.size)}`] : []));
       } else if (m.type === 'bind') {
+        const s = r.sources.get(i)!;
         let src: string;
-        if (m.from) {
-          const s = await this.fromSource(undefined as unknown as StageGraph, m.from, undefined as never).catch(() => undefined);
-          if (!s) throw new BuildError(`RUN --mount=from=${m.from}: not supported for this source`);
-          const mnt = join(this.engine.paths.tmp, `bind-${randomBytes(6).toString('hex')}`);
-          mkdirSync(mnt, { recursive: true });
-          mountOverlay(s.lowers.length ? s.lowers : [this.engine.layers.emptyDir()], undefined, undefined, mnt);
-          this.cleanups.push(() => { unmount(mnt); rmSync(mnt, { recursive: true, force: true }); });
+        if ('lowers' in s) {
+          const mnt = this.mountSource(s, !m.readonly);
+          released.push(mnt);
           src = resolveInRoot(mnt, m.source ?? '/');
+          if (!existsSync(src)) throw fail(`--mount=from=${m.from}: ${m.source ?? '/'} not found`);
+        } else if (s.stat.isDirectory() && (this.context.ignore.patterns.length > 0 || !m.readonly)) {
+          // The step sees the context as the build does (.dockerignore applied), and never writes to it.
+          const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+          mkdirSync(dir, { recursive: true });
+          this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          const items: CopyItem[] = this.context.tree(s.rel).map((f) => ({ kind: 'entry', src: f.abs, stat: f.stat, dest: s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1) }));
+          placeItems(dir, items, { uid: 0, gid: 0, chownParents: false });
+          src = dir;
+        } else if (!m.readonly) {
+          const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+          mkdirSync(dir, { recursive: true });
+          this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          cpSync(s.abs, join(dir, 'f'), { verbatimSymlinks: true });
+          src = join(dir, 'f');
         } else {
-          const [f] = this.context.resolve([m.source ?? '.']);
-          src = f!.abs;
+          src = s.abs;
         }
-        noteStub(target!);
         mounts.push(bindMount(src, target!, { readonly: m.readonly }));
+      } else {
+        throw fail(`--mount=type=${m.type} is not supported by berth`);
       }
     }
     const tail: string[] = [];
-    const code = await runStep(this.engine, rootfs, {
-      args: this.runArgs(instr, c.Shell ?? DEFAULT_SHELL),
-      env,
-      cwd: c.WorkingDir || '/',
-      user: c.User ?? '',
-      network: instr.network === 'host' ? 'host' : instr.network === 'none' ? 'none' : this.o.network ?? 'none',
-      mounts,
-      onOutput: (stream, data) => {
-        const text = data.toString();
-        tail.push(...text.split('\n').filter(Boolean));
-        if (tail.length > 10) tail.splice(0, tail.length - 10);
-        this.emit({ type: 'output', id, stream, text });
-      },
-    });
-    for (const s of stubs) rmSync(join(upper, s), { recursive: true, force: true });
+    const partial = { stdout: '', stderr: '' };
+    let result;
+    try {
+      result = await runStep(this.engine, rootfs, {
+        args: r.args,
+        env,
+        cwd: r.cwd,
+        user: r.user,
+        network: r.network,
+        mounts,
+        signal: this.signal,
+        onOutput: (stream, data) => {
+          const text = partial[stream] + data.toString();
+          const lines = text.split('\n');
+          partial[stream] = lines.pop() ?? '';
+          tail.push(...lines);
+          if (tail.length > 10) tail.splice(0, tail.length - 10);
+          this.emit({ type: 'output', id, stream, text: data.toString() });
+        },
+      });
+    } finally {
+      for (const d of released) {
+        if (d.startsWith(SECRET_DIR)) rmSync(d, { recursive: true, force: true });
+        else this.releaseSource(d);
+      }
+    }
+    this.checkCanceled();
+    for (const rest of [partial.stdout, partial.stderr]) if (rest) tail.push(rest);
+    const code = result.code;
     if (code !== 0) {
-      const last = tail.length ? `:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
-      throw new BuildError(`RUN ${instr.command.form === 'shell' ? instr.command.command : JSON.stringify(instr.command.args)} (line ${instr.line}) did not complete successfully: exit code ${code}${last}`);
+      const last = tail.length ? `\n${tail.slice(-10).map((l) => `  > ${l}`).join('\n')}` : '';
+      const cmd = instr.command.form === 'shell' ? [...r.args.slice(0, -1), r.args.at(-1)].join(' ') : JSON.stringify(instr.command.args);
+      throw new BuildError(`${this.dfName}:${instr.line}: process "${cmd}" did not complete successfully: exit code: ${code}${last}`);
+    }
+    return result.stubs;
+  }
+
+  private async copyStepOf(at: StepAt, prev: StageState, instr: CopyInstruction | AddInstruction): Promise<StageState> {
+    const begun = this.beginStep(at);
+    try {
+      return await this.copyStepPrepared(at, prev, instr, begun);
+    } catch (e) {
+      if (e instanceof BuildError && e.reported) throw e;
+      this.failStep(begun.id, e);
     }
   }
 
-  private async copy(instr: CopyInstruction | AddInstruction, rootfs: string, sources: ContextFile[], from: StageResult | undefined, c: NonNullable<ImageConfig['config']>): Promise<void> {
-    const destRaw = posix.resolve(c.WorkingDir || '/', instr.dest);
-    const owner = instr.chown ? resolveUser(rootfs, instr.chown) : { uid: 0, gid: 0 };
-    const chmod = instr.chmod ? parseInt(instr.chmod, 8) : undefined;
-    if (instr.chmod && (Number.isNaN(chmod) || !/^[0-7]{3,4}$/.test(instr.chmod))) throw new BuildError(`${instr.kind} --chmod=${instr.chmod} (line ${instr.line}): invalid mode, expected octal`);
-    const many = sources.length + instr.inline.length > 1 || instr.sources.some((s) => /[*?[]/.test(s));
-    const destIsDir = destNamesDir(instr.dest) || many;
-    const opts: CopyOpts = { uid: owner.uid, gid: owner.gid, ...(chmod !== undefined ? { chmod } : {}), rootfs };
-
-    for (const h of instr.inline) {
-      const dst = destIsDir || isDirIn(rootfs, destRaw) ? posix.join(destRaw, h.name) : destRaw;
-      const host = prepareDest(rootfs, dst);
-      writeFileSync(host, h.content, { mode: 0o644 });
-      finishEntry(host, opts, 0o644);
-    }
-
-    if (from) {
-      const mnt = join(this.engine.paths.tmp, `from-${randomBytes(6).toString('hex')}`);
-      mkdirSync(mnt, { recursive: true });
-      mountOverlay(from.lowers.length ? from.lowers : [this.engine.layers.emptyDir()], undefined, undefined, mnt);
+  private async copyStepPrepared(at: StepAt, prev: StageState, instr: CopyInstruction | AddInstruction, begun: { id: number; t0: number }): Promise<StageState> {
+    const c = prev.state.config.config ?? {};
+    const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
+    const ex = instr.excludes.length ? createIgnoreMatcher(instr.excludes) : undefined;
+    const inputs = new Map<string, string>();
+    const urls = instr.sources.filter((s) => /^https?:\/\//i.test(s));
+    if (urls.length && instr.kind === 'COPY') throw fail('source can\'t be a URL for COPY');
+    const local = instr.sources.filter((s) => !urls.includes(s));
+    let fromStage: StageResult | undefined;
+    let sources: ContextFile[] = [];
+    if (instr.kind === 'COPY' && instr.from !== undefined) {
+      fromStage = await this.fromSource(instr.from, instr.line);
+      inputs.set(`--from=${instr.from}`, fromStage.key);
+    } else if (local.length) {
       try {
-        const srcs = instr.sources.map((s) => {
-          const p = resolveInRoot(mnt, s, false);
-          if (!existsSync(p) && !isLink(p)) throw new BuildError(`${instr.kind} --from (line ${instr.line}): "${s}" not found in the source stage`);
-          return p;
-        });
-        const manyFrom = srcs.length > 1;
-        for (const p of srcs) copyTree(p, lstatSync(p), destRaw, manyFrom || destNamesDir(instr.dest), opts);
-      } finally {
-        unmount(mnt);
-        rmSync(mnt, { recursive: true, force: true });
+        sources = this.context.resolve(local);
+      } catch (e) {
+        throw fail((e as Error).message);
       }
-      return;
+      const keep = (f: ContextFile, s: ContextFile) => !ex?.ignores(s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1));
+      for (const s of sources) if (!(ex && !s.stat.isDirectory() && ex.ignores(s.src))) for (const [k, v] of this.context.inputs([s], keep)) inputs.set(k, v);
     }
+    const downloads = new Map<string, { body: Buffer; mtime?: Date }>();
+    for (const u of urls) {
+      const d = await this.download(u, instr as AddInstruction, fail);
+      downloads.set(u, d);
+      inputs.set(`url:${u}`, createHash('sha256').update(d.body).digest('hex'));
+    }
+    for (const h of instr.inline) inputs.set(`<<${h.name}`, cacheKey([h.content]));
+    const createdBy = `${at.text} # buildkit`;
+    return this.fsStep(at, prev, {
+      keyParts: [instr.kind, JSON.stringify(instr.sources), instr.dest, instr.chown ?? '', instr.chmod ?? '', JSON.stringify(instr.excludes),
+        String(instr.kind === 'COPY' && instr.parents), String(instr.kind === 'ADD' && instr.unpack !== false), c.WorkingDir ?? ''],
+      inputs,
+      createdBy,
+      apply: async (rootfs) => {
+        await this.copy(instr, rootfs, { sources, fromStage, downloads, ex, workdir: c.WorkingDir || '/' });
+      },
+    }, begun);
+  }
 
-    for (const s of sources) {
-      if (instr.kind === 'ADD' && s.stat.isFile() && instr.unpack !== false && isArchive(s.abs)) {
-        const dir = prepareDir(rootfs, destRaw);
-        await applyLayer(createReadStream(s.abs), dir, { plain: true });
-        continue;
-      }
-      if (s.stat.isDirectory()) {
-        // A directory's contents are copied, not the directory itself (Docker).
-        const dir = prepareDir(rootfs, destRaw);
-        if (chmod === undefined) chmodSync(dir, lstatSync(dir).mode & 0o7777);
-        for (const f of this.context.tree(s.rel)) {
-          const rel = s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1);
-          copyOne(f.abs, f.stat, posix.join(destRaw, rel), opts);
+  private async download(u: string, instr: AddInstruction, fail: (m: string) => BuildError): Promise<{ body: Buffer; mtime?: Date }> {
+    let res: Response;
+    try {
+      res = await fetch(u, { signal: AbortSignal.any([this.signal, AbortSignal.timeout(60_000)]) });
+    } catch (e) {
+      throw fail(`failed to download ${u}: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw fail(`failed to download ${u}: HTTP ${res.status}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    if (instr.checksum) {
+      const got = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+      if (got !== instr.checksum) throw fail(`checksum mismatch for ${u}: expected ${instr.checksum}, got ${got}`);
+    }
+    const lm = res.headers.get('last-modified');
+    const mtime = lm ? new Date(lm) : undefined;
+    return mtime && !Number.isNaN(mtime.getTime()) ? { body, mtime } : { body };
+  }
+
+  private async copy(
+    instr: CopyInstruction | AddInstruction, rootfs: string,
+    s: { sources: ContextFile[]; fromStage: StageResult | undefined; downloads: Map<string, { body: Buffer; mtime?: Date }>; ex: IgnoreMatcher | undefined; workdir: string },
+  ): Promise<void> {
+    const destRaw = posix.resolve(s.workdir, instr.dest);
+    // Without --chown, context files become root's; files from a stage or image keep their owner.
+    const owner = instr.chown ? resolveUser(rootfs, instr.chown) : s.fromStage ? {} : { uid: 0, gid: 0 };
+    let chmod: number | undefined;
+    if (instr.chmod !== undefined) {
+      if (!/^[0-7]{3,4}$/.test(instr.chmod)) throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} --chmod=${instr.chmod}: invalid mode, expected octal`);
+      chmod = parseInt(instr.chmod, 8);
+    }
+    const o = { ...owner, chownParents: instr.chown !== undefined, ...(chmod !== undefined ? { chmod } : {}) };
+    const parents = instr.kind === 'COPY' && instr.parents;
+    const pivots = new Map(instr.sources.map((raw) => [cleanSource(raw), parentsPivot(raw)]));
+
+    // Sources, each as [host path, stat, name as written]: from the context, or from a mounted stage or image.
+    type Src = { abs: string; stat: ContextFile['stat']; src: string; raw: string; tree: () => { rel: string; abs: string; stat: ContextFile['stat'] }[] };
+    let list: Src[] = [];
+    let mnt: string | undefined;
+    if (s.fromStage) {
+      mnt = this.mountSource(s.fromStage);
+      for (const raw of instr.sources) {
+        const rel = cleanSource(raw);
+        const names = hasGlob(rel) ? globIn(mnt, rel) : [rel];
+        if (names.length === 0) throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} --from=${instr.kind === 'COPY' ? instr.from : ''}: no source files match "${raw}"`);
+        for (const n of names) {
+          const abs = n === '.' ? mnt : resolveInRoot(mnt, n);
+          let stat;
+          try {
+            stat = lstatSync(abs);
+          } catch {
+            throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} --from=${instr.kind === 'COPY' ? instr.from : ''}: "${raw}" not found in the source`);
+          }
+          list.push({ abs, stat, src: n, raw, tree: () => walkDir(abs) });
         }
-      } else {
-        const dst = destIsDir || isDirIn(rootfs, destRaw) ? posix.join(destRaw, posix.basename(s.rel)) : destRaw;
-        copyOne(s.abs, s.stat, dst, opts);
       }
+    } else {
+      list = s.sources.map((f) => ({
+        abs: f.abs, stat: f.stat, src: f.src, raw: f.src,
+        tree: () => this.context.tree(f.rel).map((e) => ({ rel: f.rel === '.' ? e.rel : e.rel.slice(f.rel.length + 1), abs: e.abs, stat: e.stat })),
+      }));
     }
-    for (const u of instr.sources.filter((x) => /^https?:\/\//.test(x))) {
-      const res = await fetch(u);
-      if (!res.ok) throw new BuildError(`ADD ${u} (line ${instr.line}): HTTP ${res.status}`);
-      const body = Buffer.from(await res.arrayBuffer());
-      if (instr.kind === 'ADD' && instr.checksum) {
-        const got = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-        if (got !== instr.checksum) throw new BuildError(`ADD ${u} (line ${instr.line}): checksum mismatch: expected ${instr.checksum}, got ${got}`);
+    try {
+      if (s.ex) list = list.filter((x) => x.stat.isDirectory() || !s.ex!.ignores(x.src));
+      const count = list.length + instr.inline.length + s.downloads.size;
+      const destIsDir = destNamesDir(instr.dest) || count > 1 || parents || isDirIn(rootfs, destRaw);
+      const fileDest = (name: string) => (destIsDir ? posix.join(destRaw, name) : destRaw);
+      const items: CopyItem[] = [];
+      const flush = () => {
+        placeItems(rootfs, items, o);
+        items.length = 0;
+      };
+      for (const h of instr.inline) items.push({ kind: 'data', data: h.content, dest: fileDest(h.name), mode: 0o644 });
+      for (const x of list) {
+        const keepUnder = parents ? parentsPath(x.src, pivots.get(cleanSource(x.raw))) : undefined;
+        if (x.stat.isDirectory()) {
+          const base = keepUnder !== undefined ? posix.join(destRaw, keepUnder) : destRaw;
+          items.push({ kind: 'entry', src: x.abs, stat: x.stat, dest: base, root: true });
+          for (const e of x.tree()) if (!s.ex?.ignores(e.rel)) items.push({ kind: 'entry', src: e.abs, stat: e.stat, dest: posix.join(base, e.rel) });
+          continue;
+        }
+        if (instr.kind === 'ADD' && x.stat.isFile() && instr.unpack !== false && (await archiveKind(x.abs))) {
+          flush();
+          await extractArchive(x.abs, resolveInRoot(rootfs, destRaw));
+          continue;
+        }
+        items.push({ kind: 'entry', src: x.abs, stat: x.stat, dest: keepUnder !== undefined ? posix.join(destRaw, keepUnder) : fileDest(posix.basename(x.src)) });
       }
-      const name = posix.basename(new URL(u).pathname) || 'index.html';
-      const dst = destIsDir || isDirIn(rootfs, destRaw) ? posix.join(destRaw, name) : destRaw;
-      const host = prepareDest(rootfs, dst);
-      writeFileSync(host, body, { mode: 0o600 });
-      finishEntry(host, opts, 0o600);
+      for (const [u, d] of s.downloads) {
+        const name = posix.basename(new URL(u).pathname) || 'index.html';
+        items.push({ kind: 'data', data: d.body, dest: fileDest(name), mode: 0o600, ...(d.mtime ? { mtime: d.mtime } : {}) });
+      }
+      flush();
+    } finally {
+      if (mnt) this.releaseSource(mnt);
     }
   }
 }
 
-/** A COPY/ADD destination that is a directory by its spelling: a trailing slash, or "." (BuildKit's NormalizePath). */
-function destNamesDir(dest: string): boolean {
-  return dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+/** `COPY --parents`: where "/./" splits a source, the part after it is kept under the destination. */
+function parentsPivot(raw: string): string | undefined {
+  const i = raw.replace(/\\/g, '/').indexOf('/./');
+  return i < 0 ? undefined : cleanSource(raw.slice(0, i));
 }
 
-interface CopyOpts {
-  uid: number;
-  gid: number;
-  chmod?: number;
-  rootfs: string;
+/** The path a `COPY --parents` source keeps under the destination. */
+function parentsPath(src: string, pivot: string | undefined): string {
+  if (pivot && pivot !== '.' && (src === pivot || src.startsWith(`${pivot}/`))) return src.slice(pivot.length + 1);
+  return src === '.' ? '' : src;
 }
 
-function isLink(p: string): boolean {
-  try {
-    return lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
+/** "64m" -> bytes, for the tmpfs size option. */
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(s.trim());
+  if (!m) return Number(s);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't' | 'p'];
+  return Math.floor(Number(m[1]) * mult);
 }
 
-function isDirIn(rootfs: string, ctrPath: string): boolean {
-  try {
-    return lstatSync(resolveInRoot(rootfs, ctrPath)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isArchive(file: string): boolean {
-  const fd = openSync(file, 'r');
-  const b = Buffer.alloc(512);
-  const n = readSync(fd, b, 0, 512, 0);
-  closeSync(fd);
-  if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
-  return n >= 262 && b.subarray(257, 262).toString() === 'ustar';
-}
-
-/** Creates the missing parents of a path inside the root (0755, root-owned) and returns its host path. */
-function prepareDest(rootfs: string, ctrPath: string): string {
-  const parent = resolveInRoot(rootfs, posix.dirname(ctrPath));
-  mkdirSync(parent, { recursive: true, mode: 0o755 });
-  const host = join(parent, posix.basename(ctrPath));
-  if (isLink(host) || (existsSync(host) && !lstatSync(host).isDirectory())) rmSync(host, { force: true });
-  return host;
-}
-
-function prepareDir(rootfs: string, ctrPath: string): string {
-  const host = resolveInRoot(rootfs, ctrPath);
-  mkdirSync(host, { recursive: true, mode: 0o755 });
-  return host;
-}
-
-function finishEntry(host: string, o: CopyOpts, mode: number, st?: Stats): void {
-  lchownSync(host, o.uid, o.gid);
-  if (!st?.isSymbolicLink()) chmodSync(host, o.chmod ?? mode);
-  if (st) {
-    if (st.isSymbolicLink()) lutimesSync(host, st.atime, st.mtime);
-    else utimesSync(host, st.atime, st.mtime);
-  }
-}
-
-/** Copies one entry (file, dir, symlink) to a path in the container root; symlinks are copied as links. */
-function copyOne(src: string, st: Stats, ctrPath: string, o: CopyOpts): void {
-  if (st.isDirectory()) {
-    const host = prepareDir(o.rootfs, ctrPath);
-    finishEntry(host, o, st.mode & 0o7777, st);
-    return;
-  }
-  const host = prepareDest(o.rootfs, ctrPath);
-  if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), host);
-  else if (st.isFile()) copyFileSync(src, host);
-  else throw notFound(`cannot copy special file ${src}`);
-  finishEntry(host, o, st.mode & 0o7777, st);
-}
-
-/** COPY --from: a file to dest (or into it), a directory's contents into dest. */
-function copyTree(src: string, st: Stats, destRaw: string, destIsDir: boolean, o: CopyOpts): void {
-  if (!st.isDirectory()) {
-    const dst = destIsDir || isDirIn(o.rootfs, destRaw) ? posix.join(destRaw, posix.basename(src)) : destRaw;
-    copyOne(src, st, dst, o);
-    return;
-  }
-  prepareDir(o.rootfs, destRaw);
-  const walk = (dir: string, rel: string) => {
-    for (const name of readdirSorted(dir)) {
-      const p = join(dir, name);
-      const s = lstatSync(p);
-      copyOne(p, s, posix.join(destRaw, rel, name), o);
-      if (s.isDirectory()) walk(p, posix.join(rel, name));
-    }
-  };
-  walk(src, '');
-}
-
-function readdirSorted(dir: string): string[] {
-  return readdirSync(dir).sort();
+/** Go's %q of a string slice, as BuildKit writes CMD and ENTRYPOINT into history: ["a" "b"]. */
+function goQuoted(args: readonly string[]): string {
+  return `[${args.map((a) => JSON.stringify(a)).join(' ')}]`;
 }
 
 /** The history text of an instruction, after expansion (what `history` shows, BuildKit-style). */
 export function instructionText(i: Instruction): string {
   const raw = i.raw;
   const flags = raw.flags.map((f) => (f.value === undefined ? `--${f.name}` : `--${f.name}=${f.value}`));
+  if (i.kind === 'COPY' || i.kind === 'ADD') {
+    // Sources and destination after expansion (build args are in the cache key through them).
+    const words = [...i.sources, ...i.inline.map((h) => `<<${h.name}`), i.dest].map((w) => (/\s/.test(w) ? JSON.stringify(w) : w));
+    return [i.kind, ...flags, ...words].join(' ');
+  }
   return [i.kind, ...flags, raw.rawArgs].join(' ').trim().replace(/\s+/g, ' ');
 }
-
-export function invalidBuild(msg: string): BerthError {
-  return invalidArgument(msg);
-}
-
-export { hex };

@@ -2,14 +2,17 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument, notFound } from '../base/errors.js';
+import { resolveInRoot } from '../storage/rootpath.js';
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
 
-/** One path of the build context that a step reads, with the digest of its content. */
+/** One path of the build context that a step reads. */
 export interface ContextFile {
-  /** Relative to the context root, "/"-separated. */
+  /** Where it really is, relative to the context root, "/"-separated, symlinks in it resolved (inside the context). */
   rel: string;
   abs: string;
   stat: Stats;
+  /** The path as the instruction named it (normalized, no leading "/"); its base name names the copy. */
+  src: string;
 }
 
 const GLOB = /[*?[]/;
@@ -34,10 +37,48 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+export function hasGlob(path: string): boolean {
+  return GLOB.test(path);
+}
+
+/** A source path as an instruction wrote it, normalized: no leading "/", no trailing "/", "." for the root. */
+export function cleanSource(src: string): string {
+  const n = posix.normalize('/' + src.replace(/\\/g, '/'));
+  return n === '/' ? '.' : n.slice(1).replace(/\/$/, '');
+}
+
 /**
- * The build context: a directory, read as steps need it. Paths never leave it (symlinks are copied as links,
- * never followed out), .dockerignore applies to everything COPY and ADD see, and each file is hashed at most once
- * per build, from its content and mode only (never mtimes, inode numbers or paths on the build machine).
+ * Paths below `root` (a directory on the host, e.g. a mounted stage) matching a wildcard pattern, relative to root,
+ * sorted. `skip` prunes entries (a .dockerignore); symlinks are never descended into.
+ */
+export function globIn(root: string, pattern: string, skip?: (rel: string) => 'skip' | 'hide' | 'keep'): string[] {
+  const re = globToRegExp(pattern);
+  const depth = pattern.split('/').length;
+  const out: string[] = [];
+  const walk = (rel: string, level: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(rel === '.' ? root : join(root, rel));
+    } catch {
+      return;
+    }
+    for (const name of names.sort()) {
+      const child = rel === '.' ? name : `${rel}/${name}`;
+      const verdict = skip?.(child) ?? 'keep';
+      if (verdict === 'skip') continue;
+      if (verdict === 'keep' && level === depth && re.test(child)) out.push(child);
+      if (level < depth && lstatSync(join(root, child)).isDirectory()) walk(child, level + 1);
+    }
+  };
+  walk('.', 1);
+  return out;
+}
+
+/**
+ * The build context: a directory, read as steps need it. Paths never leave it (symlinks inside a source path are
+ * resolved within the context, as if it were "/"; symlinks below a copied directory are copied as links), and
+ * .dockerignore applies to everything COPY and ADD see. Each file is hashed at most once per build, from its
+ * content and mode only (never mtimes, owners, inode numbers or where the context is on the build machine).
  */
 export class BuildContext {
   readonly root: string;
@@ -49,12 +90,15 @@ export class BuildContext {
     this.ignore = createIgnoreMatcher(ignoreText);
   }
 
-  /** Reads the ignore file for a Dockerfile: `<Dockerfile>.dockerignore` beside it, else `.dockerignore`. */
-  static ignoreTextFor(root: string, dockerfileRel: string | undefined): string {
-    const candidates = [...(dockerfileRel ? [`${dockerfileRel}.dockerignore`] : []), '.dockerignore'];
+  /**
+   * Reads the ignore file for a Dockerfile: `<Dockerfile>.dockerignore` beside it (given as a host path, or relative
+   * to the context), else `.dockerignore` at the context root.
+   */
+  static ignoreTextFor(root: string, dockerfile: string | undefined): string {
+    const candidates = [...(dockerfile ? [posix.isAbsolute(dockerfile) ? `${dockerfile}.dockerignore` : join(root, `${dockerfile}.dockerignore`)] : []), join(root, '.dockerignore')];
     for (const c of candidates) {
       try {
-        return readFileSync(join(root, c), 'utf8');
+        return readFileSync(c, 'utf8');
       } catch {
         // next
       }
@@ -62,59 +106,46 @@ export class BuildContext {
     return '';
   }
 
-  private clean(src: string): string {
-    const n = posix.normalize('/' + src.replace(/\\/g, '/'));
-    return n === '/' ? '.' : n.slice(1).replace(/\/$/, '');
-  }
-
-  /** Sources of a COPY/ADD: each pattern resolved (wildcards expanded) to existing, not ignored context paths. */
+  /**
+   * Sources of a COPY/ADD: each pattern resolved (wildcards expanded) to existing, not ignored context paths.
+   * Errors name the source: outside the context (invalid-argument), missing or excluded (not-found).
+   */
   resolve(patterns: string[]): ContextFile[] {
     const out: ContextFile[] = [];
     for (const raw of patterns) {
-      if (posix.normalize(raw.replace(/\\/g, '/')).startsWith('../') || raw === '..') {
-        throw invalidArgument(`COPY source "${raw}" is outside the build context`);
-      }
-      const rel = this.clean(raw);
+      const norm = posix.normalize(raw.replace(/\\/g, '/'));
+      if (norm === '..' || norm.startsWith('../')) throw invalidArgument(`source "${raw}" is outside the build context`);
+      const rel = cleanSource(raw);
       if (GLOB.test(rel)) {
-        const re = globToRegExp(rel);
-        const depth = rel.split('/').length;
-        const found = this.walk('.', depth).filter((f) => re.test(f.rel));
-        if (found.length === 0) throw notFound(`COPY source "${raw}": no source files were specified (nothing in the build context matches)`);
-        out.push(...found);
+        const found = globIn(this.root, rel, (p) => (this.ignore.ignores(p) ? (this.ignore.mayMatchInside(p) ? 'hide' : 'skip') : 'keep'));
+        if (found.length === 0) throw notFound(`source "${raw}": no source files were specified (nothing in the build context matches)`);
+        for (const f of found) out.push(this.entry(f, raw));
         continue;
       }
-      if (rel !== '.' && this.ignore.ignores(rel)) throw notFound(`COPY source "${raw}": not found in the build context (excluded by .dockerignore)`);
-      let stat: Stats;
-      try {
-        stat = lstatSync(join(this.root, rel));
-      } catch {
-        throw notFound(`COPY source "${raw}": not found in the build context`);
-      }
-      out.push({ rel, abs: join(this.root, rel), stat });
+      out.push(this.entry(rel, raw));
     }
     return out;
   }
 
-  /** Context entries down to `depth` path segments below `dir` (for wildcard matching). */
-  private walk(dir: string, depth: number): ContextFile[] {
-    const out: ContextFile[] = [];
-    const base = dir === '.' ? this.root : join(this.root, dir);
-    for (const name of readdirSync(base).sort()) {
-      const rel = dir === '.' ? name : `${dir}/${name}`;
-      if (this.ignore.ignores(rel)) {
-        if (!this.ignore.mayMatchInside(rel)) continue;
-      }
-      const abs = join(base, name);
-      const stat = lstatSync(abs);
-      if (!this.ignore.ignores(rel)) out.push({ rel, abs, stat });
-      if (stat.isDirectory() && rel.split('/').length < depth) out.push(...this.walk(rel, depth));
+  /** One named source: the path resolved inside the context (a symlink it names is followed, within the context). */
+  private entry(rel: string, raw: string): ContextFile {
+    const abs = rel === '.' ? this.root : resolveInRoot(this.root, rel);
+    const real = abs === this.root ? '.' : abs.slice(this.root.length + 1);
+    if (real !== '.' && (this.ignore.ignores(real) || this.ignore.ignores(rel))) {
+      throw notFound(`source "${raw}": not found in the build context (excluded by .dockerignore)`);
     }
-    return out;
+    let stat: Stats;
+    try {
+      stat = lstatSync(abs);
+    } catch {
+      throw notFound(`source "${raw}": not found in the build context`);
+    }
+    return { rel: real, abs, stat, src: rel };
   }
 
   /**
-   * Every non-ignored entry below a context directory (itself excluded), sorted, as [relative to dir, entry].
-   * Directories wholly excluded are not descended into.
+   * Every non-ignored entry below a context directory (itself excluded), sorted, parents before children.
+   * Directories wholly excluded are not descended into; symlinks are entries, never followed.
    */
   tree(dirRel: string): ContextFile[] {
     const out: ContextFile[] = [];
@@ -125,7 +156,7 @@ export class BuildContext {
         const ignored = this.ignore.ignores(child);
         if (ignored && !this.ignore.mayMatchInside(child)) continue;
         const stat = lstatSync(join(abs, name));
-        if (!ignored) out.push({ rel: child, abs: join(abs, name), stat });
+        if (!ignored) out.push({ rel: child, abs: join(abs, name), stat, src: child });
         if (stat.isDirectory()) visit(child);
       }
     };
@@ -158,14 +189,15 @@ export class BuildContext {
   }
 
   /**
-   * The inputs a COPY/ADD reads: every file below each source, as relative path -> digest. This is what the step's
-   * cache key covers and what a cache miss is explained with.
+   * The inputs a step reads: every entry below each source, as context path -> digest. This is what the step's
+   * cache key covers and what a cache miss is explained with. `keep` filters entries below a directory source
+   * (COPY --exclude).
    */
-  inputs(sources: ContextFile[]): Map<string, string> {
+  inputs(sources: ContextFile[], keep: (f: ContextFile, source: ContextFile) => boolean = () => true): Map<string, string> {
     const out = new Map<string, string>();
     for (const s of sources) {
       out.set(s.rel, this.digestOf(s));
-      if (s.stat.isDirectory()) for (const f of this.tree(s.rel)) out.set(f.rel, this.digestOf(f));
+      if (s.stat.isDirectory()) for (const f of this.tree(s.rel)) if (keep(f, s)) out.set(f.rel, this.digestOf(f));
     }
     return out;
   }

@@ -1,13 +1,65 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { hex, type Digest } from '../base/digest.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
 import { writeLayerTar } from '../storage/changes.js';
+import { isOpaque, lookupLower } from '../storage/apply.js';
 import { MEDIA_OCI_LAYER, type Descriptor } from '../image/types.js';
 import type { Engine } from '../engine/engine.js';
 import type { Lease } from '../image/store.js';
+
+/** Prefix of a step's scratch directory under <root>/tmp: `build-<pid>-<random>` (the sweep finds dead owners by pid). */
+export const STEP_DIR_PREFIX = 'build-';
+
+export interface CommitOptions {
+  sourceDateEpoch?: number;
+  /**
+   * Paths in the upper dir (relative, e.g. "etc/hosts") to drop first when they are still empty (an empty file or
+   * directory): mount points the runtime created.
+   */
+  remove?: readonly string[];
+}
+
+export interface Committed {
+  layer: Descriptor;
+  diffId: Digest;
+  /** The blob in the image store (for the build cache to keep a link to). */
+  blobFile: string;
+}
+
+/**
+ * Overlay lowerdirs (top first) without repeats: two steps can make the same layer, and overlay refuses a
+ * lowerdir given twice (ELOOP). Dropping the lower copy changes nothing: the upper one covers all it holds.
+ */
+export function uniqueLowers(lowers: readonly string[]): string[] {
+  return lowers.filter((l, i) => lowers.indexOf(l) === i);
+}
+
+/**
+ * Mounts an overlay like mountOverlay, for any number of layers: the kernel takes one page of mount options, which
+ * absolute layer paths fill after about 40 layers, so the lowerdirs are given as short relative symlinks
+ * (`<scratch>/l/<n>`, resolved by the kernel at mount time) from a working directory changed just for the call.
+ */
+export function mountLayers(lowers: readonly string[], upper: string | undefined, work: string | undefined, target: string, scratch: string): void {
+  const direct = `lowerdir=${lowers.join(':')},upperdir=${upper ?? ''},workdir=${work ?? ''}`;
+  if (direct.length < 3500) {
+    mountOverlay([...lowers], upper, work, target);
+    return;
+  }
+  const links = join(scratch, 'l');
+  mkdirSync(links, { recursive: true });
+  lowers.forEach((l, i) => symlinkSync(l, join(links, String(i))));
+  const cwd = process.cwd();
+  process.chdir(scratch);
+  try {
+    mountOverlay(lowers.map((_, i) => `l/${i}`), upper, work, target);
+  } finally {
+    process.chdir(cwd);
+    rmSync(links, { recursive: true, force: true });
+  }
+}
 
 /**
  * A build step's filesystem: the stage's layers (read-only lowerdirs) under a fresh upper dir, mounted for the step
@@ -22,8 +74,11 @@ export class StepFs {
   readonly rootfs: string;
   private mounted = false;
 
-  constructor(private readonly engine: Engine, readonly lowers: string[]) {
-    this.dir = join(engine.paths.tmp, `build-${randomBytes(8).toString('hex')}`);
+  readonly lowers: string[];
+
+  constructor(private readonly engine: Engine, lowers: string[]) {
+    this.lowers = uniqueLowers(lowers);
+    this.dir = join(engine.paths.tmp, `${STEP_DIR_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
     this.upper = join(this.dir, 'diff');
     this.work = join(this.dir, 'work');
     this.rootfs = join(this.dir, 'rootfs');
@@ -32,7 +87,7 @@ export class StepFs {
 
   mount(): string {
     const lowers = this.lowers.length ? this.lowers : [this.engine.layers.emptyDir()];
-    mountOverlay(lowers, this.upper, this.work, this.rootfs);
+    mountLayers(lowers, this.upper, this.work, this.rootfs, this.dir);
     this.mounted = true;
     return this.rootfs;
   }
@@ -40,6 +95,27 @@ export class StepFs {
   unmount(): void {
     if (this.mounted) unmount(this.rootfs);
     this.mounted = false;
+  }
+
+  /**
+   * After a mount point is dropped, its parent directories may be in the upper only because the runtime created it
+   * there (a copy-up with a new mtime): an empty one that matches the directory below is dropped too.
+   */
+  private dropCopiedUpParents(rel: string): void {
+    const parts = rel.split('/').filter(Boolean);
+    for (parts.pop(); parts.length > 0; parts.pop()) {
+      const p = join(this.upper, ...parts);
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
+      const below = lookupLower(this.lowers, parts);
+      if (!st.isDirectory() || readdirSync(p).length > 0 || isOpaque(p) || !below?.stat.isDirectory()) return;
+      if (st.mode !== below.stat.mode || st.uid !== below.stat.uid || st.gid !== below.stat.gid) return;
+      rmdirSync(p);
+    }
   }
 
   /** Removes everything of the step that was not committed. Safe to call more than once. */
@@ -50,14 +126,36 @@ export class StepFs {
 
   /**
    * Turns the upper dir into a layer: blob in the store (under `lease` until an image references it) and
-   * layers/<diffid>/diff. Returns the descriptor and diff id.
+   * layers/<diffid>/diff. Returns undefined, and keeps nothing, when the step changed nothing.
    */
-  async commit(lease: Lease, sourceDateEpoch?: number): Promise<{ layer: Descriptor; diffId: Digest; lowerDir: string }> {
+  async commit(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
     this.unmount();
+    const deepestFirst = [...(o.remove ?? [])].sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const r of deepestFirst) {
+      const p = join(this.upper, r);
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory() ? readdirSync(p).length > 0 : !(st.isFile() && st.size === 0)) continue;
+      rmSync(p, { recursive: true, force: true });
+      this.dropCopiedUpParents(r);
+    }
+    if (readdirSync(this.upper).length === 0) {
+      this.dispose();
+      return undefined;
+    }
     const tar = join(this.dir, 'layer.tar');
     const out = createWriteStream(tar);
-    const r = await writeLayerTar(this.upper, this.lowers, out, sourceDateEpoch !== undefined ? { sourceDateEpoch } : {});
+    const r = await writeLayerTar(this.upper, this.lowers, out, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {});
     await finished(out);
+    // Nothing but directories touched as a side effect (mount points, copy-ups): no layer, as BuildKit drops empty ones.
+    if (r.size <= 1024) {
+      this.dispose();
+      return undefined;
+    }
     const blob = await this.engine.images.ingestBlob(createReadStream(tar), { lease });
     rmSync(tar, { force: true });
     rmSync(this.work, { recursive: true, force: true });
@@ -76,7 +174,7 @@ export class StepFs {
     return {
       layer: { mediaType: MEDIA_OCI_LAYER, digest: blob.digest, size: blob.size },
       diffId: r.digest,
-      lowerDir: join(final, 'diff'),
+      blobFile: this.engine.images.blobPath(blob.digest),
     };
   }
 }

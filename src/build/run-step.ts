@@ -1,8 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnProcess } from '../sys/exec.js';
 import * as spec from '../runtime/spec.js';
+import { hostLimits } from '../sys/host.js';
 import { removeCgroups } from '../runtime/cgroups.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
@@ -17,11 +18,37 @@ export interface RunStep {
   network: 'none' | 'host';
   mounts: spec.Mount[];
   onOutput(stream: 'stdout' | 'stderr', data: Buffer): void;
+  /** Aborting kills the step's processes; runStep then returns their exit status as usual. */
+  signal?: AbortSignal;
 }
 
-function hostNofileHard(): number {
-  const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
+/** Runtime ids (and cgroup names, bundle dirs under <root>/tmp) of RUN steps: `berth-build-<pid>-<random>`. */
+export const RUN_ID_PREFIX = 'berth-build-';
+/** Where RUN bundles go (a tmpfs), when the host has it. */
+export const BUNDLE_TMPFS = '/dev/shm';
+
+
+/** What a RUN step did: its exit code, and the mount points the runtime had to create (to drop from the layer). */
+export interface RunResult {
+  code: number;
+  /** Paths relative to the root ("proc", "run/secrets", "run/secrets/id") the runtime made only as mount points. */
+  stubs: string[];
+}
+
+/**
+ * The paths missing on the way to each mount destination: what the runtime creates in the root to mount there
+ * (BuildKit's mount stubs), so they can be dropped from the layer afterwards (when still empty).
+ */
+function mountStubs(rootfs: string, destinations: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const d of destinations) {
+    let p = posix.normalize('/' + d);
+    while (p !== '/' && !existsSync(resolveInRoot(rootfs, p, false))) {
+      out.add(p.slice(1));
+      p = posix.dirname(p);
+    }
+  }
+  return [...out];
 }
 
 /**
@@ -29,10 +56,12 @@ function hostNofileHard(): number {
  * Docker's default confinement (capabilities, seccomp, masked paths) and no network unless asked. Returns the
  * command's exit code. The runtime state and cgroup are removed afterwards, also on failure.
  */
-export async function runStep(engine: Engine, rootfs: string, step: RunStep): Promise<number> {
-  const id = `berth-build-${randomBytes(8).toString('hex')}`;
-  const bundle = join(engine.paths.tmp, id);
+export async function runStep(engine: Engine, rootfs: string, step: RunStep): Promise<RunResult> {
+  const id = `${RUN_ID_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
+  // The bundle's config.json holds the environment, secrets given as env= included: kept on a tmpfs, never on disk.
+  const bundle = join(existsSync(BUNDLE_TMPFS) ? BUNDLE_TMPFS : engine.paths.tmp, id);
   const cgroup = `/${id}`;
+  if (step.signal?.aborted) return { code: 137, stubs: [] };
   mkdirSync(bundle, { recursive: true });
   // Docker creates the working directory of RUN if it is missing.
   mkdirSync(resolveInRoot(rootfs, step.cwd), { recursive: true });
@@ -55,7 +84,7 @@ export async function runStep(engine: Engine, rootfs: string, step: RunStep): Pr
     spec.withCwd(step.cwd),
     spec.withUser(user),
     spec.withRootfs(rootfs, false),
-    spec.withRlimits({ nofile: hostNofileHard() }),
+    spec.withRlimits(hostLimits()),
     spec.withCgroupsPath(cgroup),
     spec.withHostname('buildkitsandbox'),
     ...(step.network === 'host' ? [spec.withoutNamespace('network')] : []),
@@ -67,14 +96,30 @@ export async function runStep(engine: Engine, rootfs: string, step: RunStep): Pr
     ]),
   );
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(s));
+  const stubs = mountStubs(rootfs, s.mounts.map((m) => m.destination));
   try {
     const child = spawnProcess(engine.runtime.bin, ['--root', engine.runtime.root, 'run', '--bundle', bundle, id], ['ignore', 'pipe', 'pipe']);
     child.stdout!.on('data', (d: Buffer) => step.onOutput('stdout', d));
     child.stderr!.on('data', (d: Buffer) => step.onOutput('stderr', d));
-    return await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-    });
+    // The container may not exist yet when the abort comes: keep killing until runc returns.
+    let timer: NodeJS.Timeout | undefined;
+    const killOnce = () => void engine.runtime.kill(id, 'KILL', true).catch(() => undefined);
+    const kill = () => {
+      killOnce();
+      timer ??= setInterval(killOnce, 200);
+    };
+    step.signal?.addEventListener('abort', kill);
+    if (step.signal?.aborted) kill();
+    try {
+      const code = await new Promise<number>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+      });
+      return { code, stubs };
+    } finally {
+      step.signal?.removeEventListener('abort', kill);
+      if (timer) clearInterval(timer);
+    }
   } finally {
     if (existsSync(join(engine.runtime.root, id))) await engine.runtime.delete(id);
     removeCgroups(cgroup);

@@ -1,20 +1,25 @@
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Command, CliContext } from '../context.js';
 import { flag } from '../context.js';
 import { invalidArgument } from '../../base/errors.js';
-import { Builder, type BuildEvent, type Secret } from '../../build/builder.js';
+import { Builder, BuildError, type BuildEvent, type Secret } from '../../build/builder.js';
 import { applyLayer } from '../../storage/apply.js';
-import { lintBuildArgs } from '../../build/lint.js';
-import { formatDiagnostic } from '../../build/diagnostic.js';
+import { parseReference } from '../../image/reference.js';
+import { UsageError, errorMessage } from '../exit.js';
 
 /** Renders build events: plain (BuildKit's "#N" lines), quiet, or json (one event per line). */
 export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void {
   const out = ctx.stderr;
   if (mode === 'quiet') return () => undefined;
-  if (mode === 'json') return (e) => out.write(JSON.stringify(e) + '\n');
+  if (mode === 'json' || mode === 'rawjson') return (e) => out.write(JSON.stringify(e) + '\n');
   const partial = new Map<number, string>();
+  const flush = (id: number) => {
+    const rest = partial.get(id);
+    if (rest) out.write(`#${id} ${rest}\n`);
+    partial.delete(id);
+  };
   return (e) => {
     switch (e.type) {
       case 'step': out.write(`#${e.id} ${e.name}\n`); break;
@@ -27,13 +32,14 @@ export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void
         for (const l of lines) out.write(`#${e.id} ${l}\n`);
         break;
       }
-      case 'done': {
-        const rest = partial.get(e.id);
-        if (rest) out.write(`#${e.id} ${rest}\n`);
-        partial.delete(e.id);
+      case 'done':
+        flush(e.id);
         out.write(`#${e.id} DONE ${(e.ms / 1000).toFixed(1)}s\n`);
         break;
-      }
+      case 'error':
+        flush(e.id);
+        out.write(`#${e.id} ERROR: ${e.message.split('\n')[0]}\n`);
+        break;
       case 'warning': out.write(`WARNING: ${e.message}\n`); break;
       case 'image':
         out.write(`#0 writing image ${e.id}\n`);
@@ -43,6 +49,7 @@ export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void
   };
 }
 
+/** `--secret id=ID[,src=FILE|,env=VAR]` (also type=file|env, source=); neither src nor env: the variable named ID. */
 function parseSecret(spec: string): [string, Secret] {
   const kv = new Map(spec.split(',').map((p) => {
     const i = p.indexOf('=');
@@ -52,11 +59,12 @@ function parseSecret(spec: string): [string, Secret] {
   if (!id) throw invalidArgument(`invalid secret "${spec}": id= is required`);
   const src = kv.get('src') ?? kv.get('source');
   const env = kv.get('env');
+  if (kv.get('type') === 'env' || (env && !src)) return [id, { env: env ?? src ?? id }];
   if (src) {
-    if (!existsSync(src)) throw invalidArgument(`secret ${id}: file ${src} does not exist`);
+    if (!existsSync(src)) throw invalidArgument(`failed to read secret ${id}: open ${src}: no such file or directory`);
     return [id, { file: resolve(src) }];
   }
-  return [id, { env: env ?? id }];
+  return [id, { env: id }];
 }
 
 async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
@@ -64,6 +72,8 @@ async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const c of s) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
   return Buffer.concat(chunks);
 }
+
+const EXIT_ON_SIGNAL: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 export const build: Command = {
   spec: {
@@ -90,18 +100,42 @@ export const build: Command = {
     let tmp: string | undefined;
     let dockerfile: string;
     let dockerfileRel: string | undefined;
+    let dockerfileName = 'Dockerfile';
+    const controller = new AbortController();
+    let caught: NodeJS.Signals | undefined;
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const sig of Object.keys(EXIT_ON_SIGNAL) as NodeJS.Signals[]) {
+      const h = () => {
+        // A second signal does not wait for the cleanup (the next build sweeps what is left).
+        if (caught) process.exit(EXIT_ON_SIGNAL[sig]);
+        caught = sig;
+        controller.abort(sig);
+      };
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
     try {
+      for (const t of flag.strs(p, 'tag')) {
+        try {
+          parseReference(t);
+        } catch (e) {
+          throw new UsageError(`invalid argument "${t}" for "-t, --tag" flag: ${errorMessage(e)}`);
+        }
+      }
+      const progress = flag.bool(p, 'quiet') ? 'quiet' : (flag.str(p, 'progress') ?? 'auto');
+      if (!['auto', 'tty', 'plain', 'quiet', 'json', 'rawjson'].includes(progress)) throw invalidArgument(`invalid progress mode "${progress}": use auto, tty, plain, quiet or json`);
+      const network = flag.str(p, 'network');
+      if (network && !['none', 'host', 'default'].includes(network)) throw invalidArgument(`network mode "${network}" not supported by berth build: use none or host`);
       if (arg === '-') {
+        // The context is read once: a tar (plain or gzip) is unpacked to a temp dir; anything else is a Dockerfile.
         const data = await readAll(ctx.stdin);
         tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
-        if (data.length >= 262 && (data.subarray(257, 262).toString() === 'ustar' || (data[0] === 0x1f && data[1] === 0x8b))) {
+        if ((data.length >= 262 && data.subarray(257, 262).toString() === 'ustar') || (data[0] === 0x1f && data[1] === 0x8b)) {
           await applyLayer((async function* () { yield data; })(), tmp, { plain: true });
-          contextDir = tmp;
         } else {
-          // A Dockerfile on stdin with no context (`docker build - < Dockerfile`).
           writeFileSync(join(tmp, 'Dockerfile'), data);
-          contextDir = tmp;
         }
+        contextDir = tmp;
       } else {
         if (!existsSync(arg) || !statSync(arg).isDirectory()) throw invalidArgument(`unable to prepare context: path "${arg}" not found`);
         contextDir = resolve(arg);
@@ -110,10 +144,13 @@ export const build: Command = {
         if (arg === '-') throw invalidArgument('invalid argument: can\'t use stdin for both build context and dockerfile');
         dockerfile = (await readAll(ctx.stdin)).toString();
       } else {
-        const path = fileFlag ? resolve(fileFlag) : join(contextDir, 'Dockerfile');
+        // -f is relative to the working directory; with a tar context, to the context (docker build - -f x).
+        const path = fileFlag ? (arg === '-' && !isAbsolute(fileFlag) ? join(contextDir, fileFlag) : resolve(fileFlag)) : join(contextDir, 'Dockerfile');
         if (!existsSync(path)) throw invalidArgument(`failed to read dockerfile: open ${fileFlag ?? 'Dockerfile'}: no such file or directory`);
         dockerfile = readFileSync(path, 'utf8');
-        dockerfileRel = relative(contextDir, path);
+        const rel = relative(contextDir, path);
+        dockerfileRel = rel.startsWith('..') ? path : rel;
+        dockerfileName = fileFlag ?? 'Dockerfile';
       }
       const buildArgs = new Map<string, string>();
       for (const a of flag.strs(p, 'build-arg')) {
@@ -129,26 +166,32 @@ export const build: Command = {
         labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
       }
       const secrets = new Map(flag.strs(p, 'secret').map(parseSecret));
-      const progress = flag.bool(p, 'quiet') ? 'quiet' : (flag.str(p, 'progress') ?? 'auto');
-      if (!['auto', 'tty', 'plain', 'quiet', 'json', 'rawjson'].includes(progress)) throw invalidArgument(`invalid progress mode "${progress}"`);
       const render = renderer(ctx, progress === 'auto' || progress === 'tty' ? 'plain' : progress);
-      for (const d of lintBuildArgs(buildArgs)) render({ type: 'warning', message: formatDiagnostic(d) });
-      const network = flag.str(p, 'network');
-      if (network && !['none', 'host', 'default'].includes(network)) throw invalidArgument(`network mode "${network}" not supported by berth build: use none or host`);
-      const sde = process.env.SOURCE_DATE_EPOCH;
+      const sde = process.env.SOURCE_DATE_EPOCH ?? buildArgs.get('SOURCE_DATE_EPOCH');
+      const target = flag.str(p, 'target');
       const builder = new Builder(engine, {
-        contextDir, dockerfile, ...(dockerfileRel !== undefined ? { dockerfileRel } : {}),
-        tags: flag.strs(p, 'tag'), buildArgs, ...(flag.str(p, 'target') ? { target: flag.str(p, 'target')! } : {}),
+        contextDir, dockerfile, dockerfileName, ...(dockerfileRel !== undefined ? { dockerfileRel } : {}),
+        tags: flag.strs(p, 'tag'), buildArgs, ...(target ? { target } : {}),
         noCache: flag.bool(p, 'no-cache'), labels, secrets, network: network === 'host' ? 'host' : 'none',
         ...(sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
+        signal: controller.signal,
         onEvent: render,
       });
-      const img = await builder.build();
+      let img;
+      try {
+        img = await builder.build();
+      } catch (e) {
+        if (!(e instanceof BuildError)) throw e;
+        // The whole message: a failed RUN's last output lines follow its first line.
+        ctx.stderr.write(`ERROR: ${e.message}\n`);
+        return caught ? EXIT_ON_SIGNAL[caught]! : 1;
+      }
       const iid = flag.str(p, 'iidfile');
       if (iid) writeFileSync(iid, img.id);
       if (progress === 'quiet') ctx.stdout.write(`${img.id}\n`);
       return 0;
     } finally {
+      for (const [sig, h] of handlers) process.off(sig, h);
       if (tmp) rmSync(tmp, { recursive: true, force: true });
     }
   },

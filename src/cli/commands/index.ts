@@ -13,6 +13,8 @@ import { images, imageInspectCmd, tag, rmi, imagePrune, history, importCmd, load
 import { diff, commit, exportCmd, cp } from './filesystem.js';
 import { version, info } from './version.js';
 import { build } from './build.js';
+import { builderPrune } from './builder-prune.js';
+import { systemDf } from './system-df.js';
 
 /** Every command by its full name; two-word names are "group verb". */
 export const COMMANDS: Record<string, Command> = {
@@ -23,6 +25,7 @@ export const COMMANDS: Record<string, Command> = {
   'container inspect': containerInspect, 'container prune': containerPrune, 'container cleanup': cleanup,
   'volume create': volumeCreate, 'volume ls': volumeLs, 'volume inspect': volumeInspect, 'volume rm': volumeRm, 'volume prune': volumePrune,
   version, info, build,
+  'builder prune': builderPrune, 'system df': systemDf,
 };
 
 /** Docker's alternative spellings. */

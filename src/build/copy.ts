@@ -1,0 +1,146 @@
+import { chmodSync, copyFileSync, existsSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+import { invalidArgument } from '../base/errors.js';
+import { resolveInRoot } from '../storage/rootpath.js';
+
+/**
+ * What COPY and ADD place into a step's root, after the builder worked out every source and its destination: host
+ * entries (files, directories, symlinks, copied as they are, links never followed) and literal data (heredocs,
+ * downloads). Destinations are container paths, resolved inside the root (symlinks clamped to it).
+ */
+export type CopyItem =
+  | { kind: 'entry'; src: string; stat: Stats; dest: string; /** The destination directory a directory source fills. */ root?: boolean }
+  | { kind: 'data'; data: string | Buffer; dest: string; mode: number; mtime?: Date };
+
+/**
+ * Owner and mode of what is copied: `--chown` (when absent: root for the context, the source's owner for
+ * `--from`) and `--chmod` (kept from the source when absent).
+ */
+export interface CopyOwnership {
+  /** Undefined: keep the source's owner. */
+  uid?: number;
+  gid?: number;
+  chmod?: number;
+  /** --chown was given: new parent directories get the owner too (BuildKit). */
+  chownParents: boolean;
+}
+
+/** A COPY/ADD destination that is a directory by its spelling: a trailing slash, or "." (BuildKit's NormalizePath). */
+export function destNamesDir(dest: string): boolean {
+  return dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+}
+
+/** Whether a container path is an existing directory in the root (following symlinks inside it). */
+export function isDirIn(rootfs: string, ctrPath: string): boolean {
+  try {
+    return lstatSync(resolveInRoot(rootfs, ctrPath)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Places the items in order (parents before children). Files that are hard links of each other in the source stay
+ * hard links of each other in the destination.
+ */
+export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOwnership): void {
+  const links = new Map<string, string>();
+  for (const it of items) {
+    if (it.kind === 'data') {
+      const host = prepareFile(rootfs, it.dest, o);
+      writeFileSync(host, it.data);
+      lchownSync(host, o.uid ?? 0, o.gid ?? 0);
+      chmodSync(host, o.chmod ?? it.mode);
+      if (it.mtime) utimesSync(host, it.mtime, it.mtime);
+      continue;
+    }
+    const st = it.stat;
+    if (st.isDirectory()) {
+      const host = resolveInRoot(rootfs, it.dest);
+      if (!existsSync(host)) {
+        ensureParents(rootfs, it.dest, o);
+        mkdirSync(host);
+        if (it.root) {
+          // The directory a directory's contents go to is made like a missing parent (as buildah and Docker do).
+          lchownSync(host, o.uid ?? 0, o.gid ?? 0);
+          chmodSync(host, 0o755);
+          continue;
+        }
+        lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
+        chmodSync(host, o.chmod ?? st.mode & 0o7777);
+        utimesSync(host, st.atime, st.mtime);
+      } else if (!lstatSync(host).isDirectory()) {
+        throw invalidArgument(`cannot copy a directory to ${it.dest}: a file is in the way`);
+      }
+      continue;
+    }
+    const host = prepareFile(rootfs, it.dest, o);
+    const inode = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 && !st.isDirectory() ? links.get(inode) : undefined;
+    if (first !== undefined) {
+      linkSync(first, host);
+      continue;
+    }
+    if (st.nlink > 1) links.set(inode, host);
+    if (st.isSymbolicLink()) {
+      symlinkSync(readlinkSync(it.src), host);
+      lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
+      lutimesSync(host, st.atime, st.mtime);
+    } else if (st.isFile()) {
+      copyFileSync(it.src, host);
+      lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
+      chmodSync(host, o.chmod ?? st.mode & 0o7777);
+      utimesSync(host, st.atime, st.mtime);
+    }
+    // Sockets, fifos and devices in a context are skipped, as BuildKit's context transfer does.
+  }
+}
+
+/** Every entry below a host directory, sorted, parents first, as [path relative to dir, stat]; links not followed. */
+export function walkDir(dir: string): { rel: string; abs: string; stat: Stats }[] {
+  const out: { rel: string; abs: string; stat: Stats }[] = [];
+  const visit = (abs: string, rel: string) => {
+    for (const name of readdirSync(abs).sort()) {
+      const p = join(abs, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(p);
+      out.push({ rel: r, abs: p, stat: st });
+      if (st.isDirectory()) visit(p, r);
+    }
+  };
+  visit(dir, '');
+  return out;
+}
+
+/** Missing parents of a container path, created 0755 (owned by root, or by --chown's user). */
+function ensureParents(rootfs: string, ctrPath: string, o: CopyOwnership): void {
+  const parts = posix.normalize('/' + ctrPath).split('/').filter(Boolean);
+  parts.pop();
+  let cur = '/';
+  for (const p of parts) {
+    cur = posix.join(cur, p);
+    const host = resolveInRoot(rootfs, cur);
+    if (existsSync(host)) {
+      if (!lstatSync(host).isDirectory()) throw invalidArgument(`cannot copy to ${ctrPath}: ${cur} is not a directory`);
+      continue;
+    }
+    mkdirSync(host, { mode: 0o755 });
+    chmodSync(host, 0o755);
+    if (o.chownParents) lchownSync(host, o.uid ?? 0, o.gid ?? 0);
+  }
+}
+
+/** The host path for a file at a container path: parents made, whatever non-directory was there removed. */
+function prepareFile(rootfs: string, ctrPath: string, o: CopyOwnership): string {
+  ensureParents(rootfs, ctrPath, o);
+  const host = join(resolveInRoot(rootfs, posix.dirname(posix.normalize('/' + ctrPath))), posix.basename(ctrPath));
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(host);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) throw invalidArgument(`cannot copy a file to ${ctrPath}: a directory is in the way`);
+  if (st) rmSync(host, { force: true });
+  return host;
+}
