@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { Digest } from '../base/digest.js';
-import { unmount } from '../sys/mount.js';
+import { mountOverlay, unmount } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
 import { bindMount, tmpfsMount, type Mount } from '../runtime/spec.js';
@@ -20,7 +20,7 @@ import type { Instruction, CommandLine, CopyInstruction, AddInstruction, RunInst
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
 import { BuildContext, cleanSource, globIn, hasGlob, type ContextFile } from './context.js';
 import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.js';
-import { StepFs, mountLayers, uniqueLowers } from './layer-commit.js';
+import { StepFs } from './layer-commit.js';
 import { runStep } from './run-step.js';
 import { destNamesDir, isDirIn, placeItems, walkDir, type CopyItem } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
@@ -533,11 +533,11 @@ export class Builder {
     this.cleanups.push(release);
     this.sourceReleases.set(mnt, release);
     mkdirSync(mnt, { recursive: true });
-    const lowers = uniqueLowers(src.lowers);
+    const lowers = src.lowers.filter((l, i) => src.lowers.indexOf(l) === i);
     if (writable) {
       mkdirSync(join(dir, 'upper'));
       mkdirSync(join(dir, 'work'));
-      mountLayers(lowers.length ? lowers : [this.engine.layers.emptyDir()], join(dir, 'upper'), join(dir, 'work'), mnt, dir);
+      mountOverlay(lowers.length ? lowers : [this.engine.layers.emptyDir()], join(dir, 'upper'), join(dir, 'work'), mnt, { volatile: true });
     } else {
       // A read-only overlay needs two lowerdirs at least.
       if (lowers.length === 0) lowers.push(this.engine.layers.emptyDir());
@@ -545,7 +545,7 @@ export class Builder {
         mkdirSync(join(dir, 'empty'));
         lowers.push(join(dir, 'empty'));
       }
-      mountLayers(lowers, undefined, undefined, mnt, dir);
+      mountOverlay(lowers, undefined, undefined, mnt);
     }
     return mnt;
   }

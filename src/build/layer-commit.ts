@@ -30,38 +30,6 @@ export interface Committed {
 }
 
 /**
- * Overlay lowerdirs (top first) without repeats: two steps can make the same layer, and overlay refuses a
- * lowerdir given twice (ELOOP). Dropping the lower copy changes nothing: the upper one covers all it holds.
- */
-export function uniqueLowers(lowers: readonly string[]): string[] {
-  return lowers.filter((l, i) => lowers.indexOf(l) === i);
-}
-
-/**
- * Mounts an overlay like mountOverlay, for any number of layers: the kernel takes one page of mount options, which
- * absolute layer paths fill after about 40 layers, so the lowerdirs are given as short relative symlinks
- * (`<scratch>/l/<n>`, resolved by the kernel at mount time) from a working directory changed just for the call.
- */
-export function mountLayers(lowers: readonly string[], upper: string | undefined, work: string | undefined, target: string, scratch: string): void {
-  const direct = `lowerdir=${lowers.join(':')},upperdir=${upper ?? ''},workdir=${work ?? ''}`;
-  if (direct.length < 3500) {
-    mountOverlay([...lowers], upper, work, target);
-    return;
-  }
-  const links = join(scratch, 'l');
-  mkdirSync(links, { recursive: true });
-  lowers.forEach((l, i) => symlinkSync(l, join(links, String(i))));
-  const cwd = process.cwd();
-  process.chdir(scratch);
-  try {
-    mountOverlay(lowers.map((_, i) => `l/${i}`), upper, work, target);
-  } finally {
-    process.chdir(cwd);
-    rmSync(links, { recursive: true, force: true });
-  }
-}
-
-/**
  * A build step's filesystem: the stage's layers (read-only lowerdirs) under a fresh upper dir, mounted for the step
  * and unmounted after it (also on failure). The upper dir, in overlay format, is the step's layer: committing it
  * writes its changeset tar into the store and moves the directory into the shared layer store as that layer's
@@ -77,7 +45,7 @@ export class StepFs {
   readonly lowers: string[];
 
   constructor(private readonly engine: Engine, lowers: string[]) {
-    this.lowers = uniqueLowers(lowers);
+    this.lowers = lowers;
     this.dir = join(engine.paths.tmp, `${STEP_DIR_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
     this.upper = join(this.dir, 'diff');
     this.work = join(this.dir, 'work');
@@ -87,7 +55,7 @@ export class StepFs {
 
   mount(): string {
     const lowers = this.lowers.length ? this.lowers : [this.engine.layers.emptyDir()];
-    mountLayers(lowers, this.upper, this.work, this.rootfs, this.dir);
+    mountOverlay(lowers, this.upper, this.work, this.rootfs, { volatile: true });
     this.mounted = true;
     return this.rootfs;
   }
