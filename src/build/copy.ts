@@ -45,9 +45,10 @@ export function isDirIn(rootfs: string, ctrPath: string): boolean {
  */
 export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOwnership): void {
   const links = new Map<string, string>();
+  const dirs = new Map<string, string>();
   for (const it of items) {
     if (it.kind === 'data') {
-      const host = prepareFile(rootfs, it.dest, o);
+      const host = prepareFile(rootfs, it.dest, o, dirs);
       writeFileSync(host, it.data);
       lchownSync(host, o.uid ?? 0, o.gid ?? 0);
       chmodSync(host, o.chmod ?? it.mode);
@@ -56,10 +57,12 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
     }
     const st = it.stat;
     if (st.isDirectory()) {
-      const host = resolveInRoot(rootfs, it.dest);
+      const ctrDir = posix.normalize('/' + it.dest);
+      const host = dirs.get(ctrDir) ?? resolveInRoot(rootfs, it.dest);
       if (!existsSync(host)) {
-        ensureParents(rootfs, it.dest, o);
+        ensureParents(rootfs, it.dest, o, dirs);
         mkdirSync(host);
+        dirs.set(ctrDir, host);
         if (it.root) {
           // The directory a directory's contents go to is made like a missing parent (as buildah and Docker do).
           lchownSync(host, o.uid ?? 0, o.gid ?? 0);
@@ -71,10 +74,10 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
         utimesSync(host, st.atime, st.mtime);
       } else if (!lstatSync(host).isDirectory()) {
         throw invalidArgument(`cannot copy a directory to ${it.dest}: a file is in the way`);
-      }
+      } else dirs.set(ctrDir, host);
       continue;
     }
-    const host = prepareFile(rootfs, it.dest, o);
+    const host = prepareFile(rootfs, it.dest, o, dirs);
     const inode = `${st.dev}:${st.ino}`;
     const first = st.nlink > 1 && !st.isDirectory() ? links.get(inode) : undefined;
     if (first !== undefined) {
@@ -112,28 +115,41 @@ export function walkDir(dir: string): { rel: string; abs: string; stat: Stats }[
   return out;
 }
 
-/** Missing parents of a container path, created 0755 (owned by root, or by --chown's user). */
-function ensureParents(rootfs: string, ctrPath: string, o: CopyOwnership): void {
+/**
+ * Missing parents of a container path, created 0755 (owned by root, or by --chown's user); returns the parent's host
+ * path. `dirs` caches container directories already resolved in this placement (created or checked here, so none
+ * can have turned into a symlink meanwhile): each path component is resolved once per COPY, not once per file.
+ */
+function ensureParents(rootfs: string, ctrPath: string, o: CopyOwnership, dirs: Map<string, string>): string {
   const parts = posix.normalize('/' + ctrPath).split('/').filter(Boolean);
   parts.pop();
   let cur = '/';
+  let host = dirs.get('/') ?? resolveInRoot(rootfs, '/');
+  dirs.set('/', host);
   for (const p of parts) {
     cur = posix.join(cur, p);
-    const host = resolveInRoot(rootfs, cur);
-    if (existsSync(host)) {
-      if (!lstatSync(host).isDirectory()) throw invalidArgument(`cannot copy to ${ctrPath}: ${cur} is not a directory`);
+    const known = dirs.get(cur);
+    if (known !== undefined) {
+      host = known;
       continue;
     }
-    mkdirSync(host, { mode: 0o755 });
-    chmodSync(host, 0o755);
-    if (o.chownParents) lchownSync(host, o.uid ?? 0, o.gid ?? 0);
+    host = resolveInRoot(rootfs, cur);
+    if (existsSync(host)) {
+      if (!lstatSync(host).isDirectory()) throw invalidArgument(`cannot copy to ${ctrPath}: ${cur} is not a directory`);
+    } else {
+      mkdirSync(host, { mode: 0o755 });
+      chmodSync(host, 0o755);
+      if (o.chownParents) lchownSync(host, o.uid ?? 0, o.gid ?? 0);
+    }
+    dirs.set(cur, host);
   }
+  return host;
 }
 
 /** The host path for a file at a container path: parents made, whatever non-directory was there removed. */
-function prepareFile(rootfs: string, ctrPath: string, o: CopyOwnership): string {
-  ensureParents(rootfs, ctrPath, o);
-  const host = join(resolveInRoot(rootfs, posix.dirname(posix.normalize('/' + ctrPath))), posix.basename(ctrPath));
+function prepareFile(rootfs: string, ctrPath: string, o: CopyOwnership, dirs: Map<string, string>): string {
+  const parent = ensureParents(rootfs, ctrPath, o, dirs);
+  const host = join(parent, posix.basename(ctrPath));
   let st: Stats | undefined;
   try {
     st = lstatSync(host);

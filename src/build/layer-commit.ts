@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -115,17 +116,18 @@ export class StepFs {
       this.dispose();
       return undefined;
     }
-    const tar = join(this.dir, 'layer.tar');
-    const out = createWriteStream(tar);
-    const r = await writeLayerTar(this.upper, this.lowers, out, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {});
-    await finished(out);
+    // The changeset tar streams straight into the store (hashed and fsynced there): written once, never re-read.
+    const pipe = new PassThrough({ highWaterMark: 1 << 20 });
+    const [r, blob] = await Promise.all([
+      writeLayerTar(this.upper, this.lowers, pipe, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
+      this.engine.images.ingestBlob(pipe, { lease }),
+    ]);
     // Nothing but directories touched as a side effect (mount points, copy-ups): no layer, as BuildKit drops empty ones.
+    // (The few bytes of the empty tar's blob are garbage for the next gcBlobs.)
     if (r.size <= 1024) {
       this.dispose();
       return undefined;
     }
-    const blob = await this.engine.images.ingestBlob(createReadStream(tar), { lease });
-    rmSync(tar, { force: true });
     rmSync(this.work, { recursive: true, force: true });
     rmSync(this.rootfs, { recursive: true, force: true });
     // What is left is <dir>/diff: exactly the layer store's form. One rename publishes it complete.
