@@ -1,3 +1,4 @@
+import { trace } from '../base/trace.js';
 import { parseArgs, helpText, splitGlobal, usageError } from './args.js';
 import { makeContext, type Command } from './context.js';
 import { exitCodeFor, errorMessage, UsageError } from './exit.js';
@@ -9,6 +10,7 @@ export const VERSION = '0.1.0';
 
 /** berth's entry point: global flags, then one command; every error becomes one line and Docker's exit code. */
 export async function main(argv: string[]): Promise<number> {
+  trace('main');
   const names = [...Object.keys(COMMANDS), ...Object.keys(ALIASES)];
   let split;
   try {
@@ -44,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     return 125;
   }
   const ctx = makeContext(rootFromEnv(g.root as string | undefined), g.runtime as string | undefined, !!g.debug);
+  trace('parsed');
   try {
     return await cmd.run(ctx, parsed);
   } catch (e) {

@@ -405,27 +405,43 @@ export class ImageStore {
    */
   resolve(refOrId: string): Image {
     const idx = this.readIndex();
-    const images = this.list();
+    // Every image is read only when a lookup needs them all (ids, digests); a name reads just its own.
+    let all: Image[] | undefined;
+    const images = (): Image[] => (all ??= this.list());
     if (refOrId.startsWith('sha256:') || isFullId(refOrId)) {
       if (!isIdPrefix(refOrId)) throw invalidArgument(`invalid image ID: ${refOrId}`);
-      return byIdPrefix(images, idPrefixHex(refOrId)) ?? noSuchImage(refOrId);
+      const full = `sha256:${idPrefixHex(refOrId)}`;
+      if (full.length === 71) {
+        // A full id (what containers record): manifests only, no configs, until the one that matches.
+        for (const d of new Set(idx.manifests.map((m) => m.digest))) {
+          let m: Manifest;
+          try {
+            m = this.readJson<Manifest>(d);
+          } catch {
+            continue;
+          }
+          if (m.config?.digest === full) return this.imageFromIndex(d, idx) ?? noSuchImage(refOrId);
+        }
+        return noSuchImage(refOrId);
+      }
+      return byIdPrefix(images(), idPrefixHex(refOrId)) ?? noSuchImage(refOrId);
     }
     const ref = tryParseReference(refOrId);
     if (ref) {
       if (ref.digest) {
         const exact = `${ref.name}@${ref.digest}`;
         const inRepo = (i: Image) => namesOf(idx, i.manifestDigest).some((n) => repoOf(n) === ref.name);
-        const hit = images.find((i) => i.manifestDigest === byName(idx, exact)) ??
-          images.find((i) => i.manifestDigest === ref.digest && inRepo(i));
+        const hit = images().find((i) => i.manifestDigest === byName(idx, exact)) ??
+          images().find((i) => i.manifestDigest === ref.digest && inRepo(i));
         if (hit) return hit;
       } else {
         const digest = byName(idx, referenceString(ref));
-        const hit = digest && images.find((i) => i.manifestDigest === digest);
+        const hit = digest && this.imageFromIndex(digest, idx);
         if (hit) return hit;
       }
     }
     if (isIdPrefix(refOrId)) {
-      const hit = byIdPrefix(images, refOrId);
+      const hit = byIdPrefix(images(), refOrId);
       if (hit) return hit;
     }
     if (!ref) parseReference(refOrId); // throws Docker's message for a malformed reference

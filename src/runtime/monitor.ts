@@ -1,3 +1,4 @@
+import { trace } from '../base/trace.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +74,7 @@ export function monitorArgs(o: MonitorOptions): string[] {
 /** Spawns the monitor and waits until the container is created (or, with `start`, running); returns its host pid. */
 export async function startMonitor(o: MonitorOptions): Promise<number> {
   const child = spawnProcess(monitorPath(), monitorArgs(o), ['ignore', 'ignore', 'inherit', 'pipe'], { detached: true });
+  trace('monitor: spawned');
   const sync = child.stdio[3] as Readable;
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
@@ -85,6 +87,7 @@ export async function startMonitor(o: MonitorOptions): Promise<number> {
     child.on('error', reject);
   });
   child.unref();
+  trace('monitor: sync line');
   const first = line.split('\n')[0] ?? '';
   let msg: { pid?: number; error?: string };
   try {

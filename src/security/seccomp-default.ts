@@ -6,5 +6,16 @@ import profile from './seccomp-default.json' with { type: 'json' };
  * still open, to be resolved per container by resolveSeccomp. Regenerate the JSON with scripts/gen-seccomp.mjs.
  */
 export function defaultSeccompTemplate(): SeccompTemplate {
-  return structuredClone(profile as SeccompTemplate);
+  return frozen;
 }
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+// Shared and frozen: every spec resolves its rules from it without copying (it is in the startup snapshot too).
+const frozen = deepFreeze(profile as SeccompTemplate);

@@ -137,7 +137,8 @@ export function fromDockerProfile(profile: DockerSeccompProfile, target: Seccomp
 /** The OCI seccomp config for a container whose effective capability set is `caps`. */
 export function resolveSeccomp(template: SeccompTemplate, caps: readonly string[]): LinuxSeccomp {
   const have = new Set(caps);
-  const { syscalls, ...head } = structuredClone(template);
+  // A new spine of objects; the rules' arrays are shared with the template, which nothing mutates (it is frozen).
+  const { syscalls, ...head } = template;
   const kept: SeccompRule[] = [];
   for (const { includes, excludes, ...rule } of syscalls) {
     if (includes?.caps && !includes.caps.every((c) => have.has(c))) continue;

@@ -1,3 +1,4 @@
+import { trace } from '../../base/trace.js';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { CREATE_FLAGS, createOptions } from './container-flags.js';
@@ -28,6 +29,7 @@ export const run: Command = {
     const detach = flag.bool(p, 'detach');
     if (!detach && o.interactive && o.tty && notATty(ctx)) return 1; // checked before anything is created, as Docker
     const rec = createContainer(engine, o);
+    trace('run: created');
     // With --rm the monitor removes the container on exit even if this process is gone by then.
     const exit = o.autoRemove ? { exitCommand: cleanupCommand(ctx, rec.Id) } : {};
     try {
