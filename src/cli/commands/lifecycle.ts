@@ -183,25 +183,21 @@ export const wait: Command = {
   },
 };
 
-export const pause: Command = {
-  spec: { name: 'pause', usage: 'berth pause CONTAINER [CONTAINER...]', description: 'Pause all processes within one or more containers', minArgs: 1, flags: [] },
-  async run(ctx, p) {
-    return forEach(ctx, p.args, async (ref) => {
-      await pauseContainer(ctx.engine(), ref);
-      return ref;
-    });
-  },
-};
+/** A command that applies one engine call to each container named and prints each name (pause, unpause). */
+function eachContainer(name: string, description: string, fn: (engine: ReturnType<CliContext['engine']>, ref: string) => Promise<void>): Command {
+  return {
+    spec: { name, usage: `berth ${name} CONTAINER [CONTAINER...]`, description, minArgs: 1, flags: [] },
+    async run(ctx, p) {
+      return forEach(ctx, p.args, async (ref) => {
+        await fn(ctx.engine(), ref);
+        return ref;
+      });
+    },
+  };
+}
 
-export const unpause: Command = {
-  spec: { name: 'unpause', usage: 'berth unpause CONTAINER [CONTAINER...]', description: 'Unpause all processes within one or more containers', minArgs: 1, flags: [] },
-  async run(ctx, p) {
-    return forEach(ctx, p.args, async (ref) => {
-      await unpauseContainer(ctx.engine(), ref);
-      return ref;
-    });
-  },
-};
+export const pause = eachContainer('pause', 'Pause all processes within one or more containers', pauseContainer);
+export const unpause = eachContainer('unpause', 'Unpause all processes within one or more containers', unpauseContainer);
 
 export const rename: Command = {
   spec: { name: 'rename', usage: 'berth rename CONTAINER NEW_NAME', description: 'Rename a container', minArgs: 2, maxArgs: 2, flags: [] },
