@@ -1,7 +1,6 @@
 import { PassThrough } from 'node:stream';
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { hex, type Digest } from '../base/digest.js';
 import { mountOverlay, unmount } from '../sys/mount.js';

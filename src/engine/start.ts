@@ -100,7 +100,7 @@ function initBinary(): string {
 }
 
 /** Builds the runtime spec for this start of the container. */
-function containerSpec(engine: Engine, rec: ContainerRecord, rootfs: string, dir: string): spec.RuntimeSpec {
+function containerSpec(rec: ContainerRecord, rootfs: string): spec.RuntimeSpec {
   const hc = rec.HostConfig;
   const c = rec.Config;
   const user = resolveUser(rootfs, c.User || '');
@@ -151,9 +151,7 @@ function containerSpec(engine: Engine, rec: ContainerRecord, rootfs: string, dir
     else if (k === 'label' || k === 'apparmor') continue;
     else throw new BerthError('invalid-argument', `Invalid --security-opt: "${so}"`);
   }
-  const s = spec.buildSpec(...opts);
-  void dir;
-  return s;
+  return spec.buildSpec(...opts);
 }
 
 function writeEtcFiles(rec: ContainerRecord): void {
@@ -205,7 +203,7 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
       rootfs = await mountRootfs(engine, rec);
       trace('start: rootfs mounted');
       writeEtcFiles(rec);
-      const s = containerSpec(engine, rec, rootfs, dir);
+      const s = containerSpec(rec, rootfs);
       atomicWriteJson(join(dir, 'config.json'), s, { durable: false });
       trace('start: bundle written');
       const lc = rec.HostConfig.LogConfig.Config;

@@ -1,5 +1,4 @@
 import type { Command } from '../context.js';
-import { flag } from '../context.js';
 import { removeContainer } from '../../engine/lifecycle.js';
 import { humanSize } from '../../base/units.js';
 import { execFile } from '../../sys/exec.js';
@@ -9,9 +8,8 @@ export const containerPrune: Command = {
     name: 'container prune', usage: 'berth container prune [OPTIONS]', description: 'Remove all stopped containers', maxArgs: 0,
     flags: [{ name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' }, { name: 'filter', type: 'strings', description: 'Provide filter values (e.g. "until=<timestamp>")' }],
   },
-  async run(ctx, p) {
+  async run(ctx) {
     const engine = ctx.engine();
-    void flag;
     const removed: string[] = [];
     let freed = 0;
     for (const c of engine.containers.list()) {

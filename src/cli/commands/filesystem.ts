@@ -1,6 +1,4 @@
 import { writeStreamAtomically } from '../../base/fsutil.js';
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { finished } from 'node:stream/promises';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { invalidArgument } from '../../base/errors.js';

@@ -1,6 +1,5 @@
 import { writeStreamAtomically } from '../../base/fsutil.js';
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
-import { finished } from 'node:stream/promises';
+import { createReadStream, statSync } from 'node:fs';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
 import { formatRows } from '../template.js';
