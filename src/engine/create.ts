@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument, notFound, unavailable } from '../base/errors.js';
 import type { Engine } from './engine.js';
+import { FileLock } from '../base/fsutil.js';
 import { newState, type ContainerRecord, type MountPoint } from './container.js';
 import { newId, randomName } from './names.js';
 import { familiarString, parseReference } from '../image/reference.js';
@@ -144,8 +145,20 @@ function resolveImage(engine: Engine, ref: string): Image {
   }
 }
 
-/** Creates a container record and its directories; nothing runs and nothing is mounted yet. */
+/**
+ * Creates a container record and its directories; nothing runs and nothing is mounted yet. Holds the images lock
+ * shared, so an `rmi` or `image prune` (exclusive) cannot remove the image between lookup and record.
+ */
 export function createContainer(engine: Engine, o: CreateOptions): ContainerRecord {
+  const lock = new FileLock(engine.paths.lock('images')).acquire(true);
+  try {
+    return createLocked(engine, o);
+  } finally {
+    lock.release();
+  }
+}
+
+function createLocked(engine: Engine, o: CreateOptions): ContainerRecord {
   const image = resolveImage(engine, o.image);
   const ic = image.config.config ?? {};
   const network = o.network ?? 'none';

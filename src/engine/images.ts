@@ -5,6 +5,7 @@ import type { Image } from '../image/types.js';
 import { importRootfs, type ImportOptions } from '../image/importer.js';
 import { loadArchive, type LoadResult } from '../image/archive.js';
 import type { Engine } from './engine.js';
+import { withLockSync } from '../base/fsutil.js';
 
 /** Image use cases over the store: Docker's rmi rules, prune, and the unpacked-layer GC that follows both. */
 
@@ -23,6 +24,10 @@ function containersUsing(engine: Engine, img: Image): string[] {
  * names go (like Docker, the image stays for the container).
  */
 export function removeImage(engine: Engine, ref: string, force: boolean): RemoveResult {
+  return withLockSync(engine.paths.lock('images'), () => removeImageLocked(engine, ref, force));
+}
+
+function removeImageLocked(engine: Engine, ref: string, force: boolean): RemoveResult {
   const img = engine.images.resolve(ref);
   const res: RemoveResult = { untagged: [], deleted: [] };
   const byName = !isIdPrefix(ref) || img.repoTags.some((t) => sameName(t, ref));
@@ -126,6 +131,10 @@ export async function loadImages(engine: Engine, input: AsyncIterable<Buffer>): 
 
 /** `image prune`: dangling images (or with `all`, every image no container uses). */
 export function pruneImages(engine: Engine, all: boolean): { deleted: string[]; untagged: string[]; freed: number } {
+  return withLockSync(engine.paths.lock('images'), () => pruneImagesLocked(engine, all));
+}
+
+function pruneImagesLocked(engine: Engine, all: boolean): { deleted: string[]; untagged: string[]; freed: number } {
   const inUse = new Set(engine.containers.list().map((c) => c.Image));
   const deleted: string[] = [];
   const untagged: string[] = [];
