@@ -42,8 +42,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs(cmd.spec, rest);
   } catch (e) {
-    process.stderr.write(usageError(cmd.spec, errorMessage(e)) + '\n');
-    return 125;
+    const msg = errorMessage(e);
+    process.stderr.write(usageError(cmd.spec, msg) + '\n');
+    // Docker: a wrong number of arguments exits 1, a bad flag 125.
+    return /requires (at least|exactly|at most) \d+ argument|accepts no arguments/.test(msg) ? 1 : 125;
   }
   const ctx = makeContext(rootFromEnv(g.root as string | undefined), g.runtime as string | undefined, !!g.debug);
   trace('parsed');
