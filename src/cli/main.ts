@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     const msg = errorMessage(e);
     process.stderr.write(usageError(cmd.spec, msg) + '\n');
     // Docker: a wrong number of arguments exits 1, a bad flag 125.
-    return /requires (at least|exactly|at most) \d+ argument|accepts no arguments/.test(msg) ? 1 : 125;
+    return /requires (at least|exactly|at most) \d+|accepts no arguments/.test(msg) ? 1 : 125;
   }
   const ctx = makeContext(rootFromEnv(g.root as string | undefined), g.runtime as string | undefined, !!g.debug);
   trace('parsed');
