@@ -1,4 +1,4 @@
-import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
@@ -121,7 +121,8 @@ export class Builder {
 
   constructor(private readonly engine: Engine, private readonly o: BuildOptions) {
     this.cache = new BuildCache(join(engine.paths.root, 'build-cache'));
-    this.context = new BuildContext(o.contextDir, BuildContext.ignoreTextFor(o.contextDir, o.dockerfileRel));
+    const memo = join(engine.paths.root, 'build-cache', 'context-digests', `${cacheKey([realpathSync(o.contextDir)])}.json`);
+    this.context = new BuildContext(o.contextDir, BuildContext.ignoreTextFor(o.contextDir, o.dockerfileRel), memo);
     this.dfName = o.dockerfileName ?? 'Dockerfile';
     if (o.signal) {
       const forward = () => this.abort.abort(o.signal!.reason);
@@ -183,6 +184,7 @@ export class Builder {
       // Every stage must settle before the lease goes, so nothing is left mounted or half-written.
       await Promise.allSettled([...this.results.values()]);
       this.lease.release();
+      this.context.saveMemo();
       for (const c of this.cleanups.reverse()) {
         try {
           c();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument, notFound } from '../base/errors.js';
+import { atomicWriteJson, readJsonIf } from '../base/fsutil.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
 
@@ -80,14 +81,38 @@ export function globIn(root: string, pattern: string, skip?: (rel: string) => 's
  * .dockerignore applies to everything COPY and ADD see. Each file is hashed at most once per build, from its
  * content and mode only (never mtimes, owners, inode numbers or where the context is on the build machine).
  */
+/** One read buffer for hashing (synchronous use only). */
+const READ_BUF = Buffer.allocUnsafe(1 << 20);
+
 export class BuildContext {
   readonly root: string;
   readonly ignore: IgnoreMatcher;
   private readonly digests = new Map<string, string>();
+  /**
+   * Digests of files from earlier builds of this context, by path, each with the stat signature it was computed
+   * for (device, inode, size, mtime, ctime: a write always moves ctime). Only a memo of content digests, so a file
+   * is not read again when nothing about it changed; cache keys still come from content alone.
+   */
+  private readonly memo = new Map<string, [string, string]>();
+  private memoDirty = false;
 
-  constructor(root: string, ignoreText: string) {
+  constructor(root: string, ignoreText: string, private readonly memoFile?: string) {
     this.root = realpathSync(root);
     this.ignore = createIgnoreMatcher(ignoreText);
+    if (memoFile) {
+      const saved = readJsonIf<Record<string, [string, string]>>(memoFile);
+      for (const [k, v] of Object.entries(saved ?? {})) if (Array.isArray(v) && v.length === 2) this.memo.set(k, v);
+    }
+  }
+
+  /** Saves the digest memo for the next build of this context (best effort). */
+  saveMemo(): void {
+    if (!this.memoFile || !this.memoDirty) return;
+    try {
+      atomicWriteJson(this.memoFile, Object.fromEntries(this.memo), { durable: false });
+    } catch {
+      // a memo only
+    }
   }
 
   /**
@@ -173,15 +198,26 @@ export class BuildContext {
     if (f.stat.isSymbolicLink()) h.update(`link ${mode} ${readlinkSync(f.abs)}`);
     else if (f.stat.isDirectory()) h.update(`dir ${mode}`);
     else if (f.stat.isFile()) {
+      const st = f.stat;
+      const sig = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${mode}`;
+      const known = this.memo.get(f.abs);
+      if (known && known[0] === sig) {
+        this.digests.set(f.abs, known[1]);
+        return known[1];
+      }
       h.update(`file ${mode}\0`);
       const fd = openSync(f.abs, 'r');
       try {
-        const buf = Buffer.allocUnsafe(1 << 20);
         let n: number;
-        while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
+        while ((n = readSync(fd, READ_BUF, 0, READ_BUF.length, null)) > 0) h.update(READ_BUF.subarray(0, n));
       } finally {
         closeSync(fd);
       }
+      const d = h.digest('hex');
+      this.digests.set(f.abs, d);
+      this.memo.set(f.abs, [sig, d]);
+      this.memoDirty = true;
+      return d;
     } else h.update(`other ${mode}`);
     const d = h.digest('hex');
     this.digests.set(f.abs, d);
