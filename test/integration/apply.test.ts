@@ -23,34 +23,19 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { TarWriter, readTar, type TarEntry } from '../../src/image/tar.js';
+import { readTar } from '../../src/image/tar.js';
 import { applyLayer } from '../../src/storage/apply.js';
 import { listChanges, writeLayerTar } from '../../src/storage/changes.js';
 import { native, MNT_DETACH, MS_RDONLY } from '../../src/sys/native.js';
 import { sha256 } from '../../src/base/digest.js';
+import { tarOf } from '../lib/tar-fixture.js';
 
 // Needs root and overlayfs: mounts a real overlay, changes files through it, and checks the diff and the
 // changeset layer against what the kernel did.
 const overlayOk = process.getuid?.() === 0 && readFileSync('/proc/filesystems', 'utf8').includes('\toverlay\n');
 const skip = overlayOk ? false : 'needs root and overlayfs';
 
-type Item = [Partial<TarEntry> & { name: string }, string?];
 
-async function tarOf(items: Item[]): Promise<Buffer> {
-  const w = new TarWriter();
-  const parts: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of w.readable!) parts.push(c as Buffer);
-  })();
-  for (const [e, content] of items) {
-    const body = content === undefined ? undefined : Buffer.from(content);
-    const type = e.type ?? (e.name.endsWith('/') ? 'dir' : 'file');
-    await w.add({ type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 1600000000, size: body?.length ?? 0, ...e }, body);
-  }
-  await w.finish();
-  await done;
-  return Buffer.concat(parts);
-}
 
 async function* once(buf: Buffer): AsyncGenerator<Buffer> {
   yield buf;

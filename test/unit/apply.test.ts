@@ -23,35 +23,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { TarWriter, readTar, type TarEntry } from '../../src/image/tar.js';
+import { readTar, type TarEntry } from '../../src/image/tar.js';
 import { listChanges, writeLayerTar, writeTreeTar } from '../../src/storage/changes.js';
 import { applyLayer, splitEntryName, splitDev, lookupLower } from '../../src/storage/apply.js';
 import { isBerthError } from '../../src/base/errors.js';
 import { sha256 } from '../../src/base/digest.js';
+import { tarOf, type Item } from '../lib/tar-fixture.js';
 import { native } from '../../src/sys/native.js';
 
 // Applying needs chown and mknod: root (the test VM runs as root).
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (chown, mknod)';
 
-type Item = [Partial<TarEntry> & { name: string }, string?];
 
-async function tarOf(items: Item[]): Promise<Buffer> {
-  const w = new TarWriter();
-  const parts: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of w.readable!) parts.push(c as Buffer);
-  })();
-  for (const [e, content] of items) {
-    const body = content === undefined ? undefined : Buffer.from(content);
-    const type = e.type ?? (e.name.endsWith('/') ? 'dir' : 'file');
-    const entry: TarEntry = { type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 1600000000, size: body?.length ?? 0, ...e };
-    await w.add(entry, body);
-  }
-  await w.finish();
-  await done;
-  return Buffer.concat(parts);
-}
 
 async function* once(buf: Buffer): AsyncGenerator<Buffer> {
   yield buf;
