@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { must, run } from '../lib/host.mjs';
-import { findProcess, firstLine } from './peer.mjs';
+import { firstLine, startSleepers } from './peer.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin/berth');
@@ -46,16 +46,7 @@ export function berthPeer() {
     },
     monitors: {
       name: 'berth-monitor',
-      async start(n) {
-        const ids = [];
-        const pids = [];
-        for (let i = 0; i < n; i++) {
-          const id = call(['run', '-d', '--network', 'none', image, 'sleep', '600']);
-          ids.push(id);
-          pids.push(await findProcess('berth-monitor', ['--id', id]));
-        }
-        return { ids, pids };
-      },
+      start: (n) => startSleepers(n, () => call(['run', '-d', '--network', 'none', image, 'sleep', '600']), 'berth-monitor', '--id'),
       stop(ids) {
         if (ids.length) run(BIN, ['--root', root, 'rm', '-f', ...ids]);
       },

@@ -5,7 +5,7 @@ import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { HostPaths } from '../lib/cleanup.mjs';
 import { cgroupsMatching, must, processes, run, signal, sleep, tryRmdir, unmountUnder, waitGone, which } from '../lib/host.mjs';
-import { findProcess } from './peer.mjs';
+import { startSleepers } from './peer.mjs';
 
 // Paths dockerd 20.10 writes outside --data-root/--exec-root: its trust key in /etc/docker, its plugin socket dir in
 // /run/docker/plugins and containerd's shim sockets in /run/containerd/s. Removed afterwards if this run created them.
@@ -105,16 +105,7 @@ export function dockerPeer(opts) {
     ],
     monitors: {
       name: 'containerd-shim-runc-v2',
-      async start(n) {
-        const ids = [];
-        const pids = [];
-        for (let i = 0; i < n; i++) {
-          const id = call(['run', '-d', '--network', 'none', image, 'sleep', '600']);
-          ids.push(id);
-          pids.push(await findProcess('containerd-shim', ['-id', id]));
-        }
-        return { ids, pids };
-      },
+      start: (n) => startSleepers(n, () => call(['run', '-d', '--network', 'none', image, 'sleep', '600']), 'containerd-shim', '-id'),
       stop(ids) {
         if (ids.length) run(cli, [...host, 'rm', '-f', ...ids], { env });
       },

@@ -47,3 +47,18 @@ export async function findProcess(comm, needles, timeoutMs = 5000) {
 export function firstLine(s) {
   return (s ?? '').trim().split('\n')[0] ?? '';
 }
+
+/**
+ * Starts n detached `sleep` containers with `startOne()` (which returns the container id) and finds each one's
+ * monitor process by its command name and the flag that carries the id. For the monitor-memory comparison.
+ */
+export async function startSleepers(n, startOne, comm, idFlag) {
+  const ids = [];
+  const pids = [];
+  for (let i = 0; i < n; i++) {
+    const id = startOne();
+    ids.push(id);
+    pids.push(await findProcess(comm, [idFlag, id]));
+  }
+  return { ids, pids };
+}

@@ -2,7 +2,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupsMatching, must, run, tryRmdir, unmountUnder, which } from '../lib/host.mjs';
-import { findProcess, firstLine } from './peer.mjs';
+import { firstLine, startSleepers } from './peer.mjs';
 
 // podman's default nofile limit is above this machine's hard limit (20000), and crun is not installed: runc.
 const CONTAINERS_CONF = `[containers]
@@ -79,16 +79,7 @@ export function podmanPeer() {
     ],
     monitors: {
       name: 'conmon',
-      async start(n) {
-        const ids = [];
-        const pids = [];
-        for (let i = 0; i < n; i++) {
-          const id = call(['run', '-d', '--network', 'none', '--cgroup-parent', cgroupParent, image, 'sleep', '600']);
-          ids.push(id);
-          pids.push(await findProcess('conmon', ['-c', id]));
-        }
-        return { ids, pids };
-      },
+      start: (n) => startSleepers(n, () => call(['run', '-d', '--network', 'none', '--cgroup-parent', cgroupParent, image, 'sleep', '600']), 'conmon', '-c'),
       stop(ids) {
         if (ids.length) run(bin, [...global, 'rm', '-f', '-t', '0', ...ids], { env });
       },
