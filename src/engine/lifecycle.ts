@@ -7,7 +7,7 @@ import { unmount, mountsUnder } from '../sys/mount.js';
 import { containerCgroupPath, removeCgroups } from '../runtime/cgroups.js';
 import { signalNumber, signalName } from '../runtime/signals.js';
 import type { Engine } from './engine.js';
-import { removedByMonitor } from './start.js';
+import { removedByMonitor, waitMonitorGone } from './monitor-state.js';
 import type { ContainerRecord, ExitRecord } from './container.js';
 
 /** Stop, kill, wait, remove, pause: the container lifecycle after start. */
@@ -26,18 +26,6 @@ export async function waitExit(engine: Engine, id: string, timeoutMs = Infinity)
   }
 }
 
-/**
- * Waits until the monitor has also finished its cleanup (runtime delete, unmount, removing its files), so the
- * container can be started again or removed without racing it. exit.json appears before that cleanup.
- */
-export async function waitMonitorGone(engine: Engine, id: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 1;
-  while (engine.containers.monitorAlive(id) && Date.now() < deadline) {
-    await sleep(delay);
-    delay = Math.min(delay * 2, 20);
-  }
-}
 
 /**
  * A marker in the container's directory while `restart` stops and starts it: the monitor's exit command of an
@@ -191,4 +179,3 @@ export function checkSignal(sig: string): string {
   return signalName(sig);
 }
 
-export { BerthError };

@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import type { Socket } from 'node:net';
 import { atomicWrite, atomicWriteJson, withLock } from '../base/fsutil.js';
 import { BerthError, conflict, notFound, wrap } from '../base/errors.js';
-import { waitMonitorGone } from './lifecycle.js';
+import { waitMonitorGone, removedByMonitor } from './monitor-state.js';
 import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
@@ -266,15 +266,4 @@ export async function startContainer(engine: Engine, ref: string, o: StartOption
   });
 }
 
-/**
- * Whether the monitor can carry out `--rm` by itself: it can remove the container's directory, but anonymous
- * volumes (which `run --rm` also removes) need berth.
- */
-export function removedByMonitor(engine: Engine, rec: ContainerRecord): boolean {
-  if (!rec.HostConfig.AutoRemove) return false;
-  return !rec.Mounts.some((m) => m.Type === 'volume' && m.Name && engine.volumes.exists(m.Name) && engine.volumes.get(m.Name).Anonymous);
-}
 
-export function containerRunning(rec: ContainerRecord): boolean {
-  return rec.State.Running && existsSync(join(rec.GraphDriver.Data.MergedDir));
-}

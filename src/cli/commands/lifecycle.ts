@@ -6,10 +6,11 @@ import { startContainer } from '../../engine/start.js';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  stopContainer, killContainer, removeContainer, waitExit, waitMonitorGone, pauseContainer, unpauseContainer, checkSignal, restartMarker,
+  stopContainer, killContainer, removeContainer, waitExit, pauseContainer, unpauseContainer, checkSignal, restartMarker,
 } from '../../engine/lifecycle.js';
 import type { ContainerRecord } from '../../engine/container.js';
 import { connectAttach } from '../../runtime/attach.js';
+import { waitMonitorGone } from '../../engine/monitor-state.js';
 import { attachSession, ttySize, notATty } from '../session.js';
 import { cleanupCommand } from './cleanup.js';
 import { parseBytes } from '../../base/units.js';
