@@ -1,14 +1,6 @@
-import { execFile, execFileSync, spawnProcess, lookPath } from '../sys/exec.js';
+import { execFile, spawnProcess, lookPath } from '../sys/exec.js';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { StdioOptions } from 'node:child_process';
-
-/** The state `runc state` reports. */
-export interface RuntimeState {
-  id: string;
-  pid: number;
-  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
-  bundle: string;
-}
 
 /**
  * Driver for an OCI runtime with runc's command line (runc; crun takes the same commands).
@@ -41,19 +33,11 @@ export class OciRuntime {
     }
   }
 
-  async state(id: string): Promise<RuntimeState | undefined> {
-    const r = await execFile(this.bin, this.args('state', id), { check: false });
-    if (r.code !== 0) return undefined;
-    return JSON.parse(r.stdout) as RuntimeState;
-  }
 
   async delete(id: string): Promise<void> {
     await execFile(this.bin, this.args('delete', '--force', id), { check: false });
   }
 
-  deleteSync(id: string): void {
-    execFileSync(this.bin, this.args('delete', '--force', id), { check: false });
-  }
 
   async pause(id: string): Promise<void> {
     await execFile(this.bin, this.args('pause', id));
@@ -69,11 +53,6 @@ export class OciRuntime {
     return (JSON.parse(r.stdout) as number[] | null) ?? [];
   }
 
-  async list(): Promise<RuntimeState[]> {
-    const r = await execFile(this.bin, this.args('list', '--format', 'json'), { check: false });
-    if (r.code !== 0 || !r.stdout.trim()) return [];
-    return (JSON.parse(r.stdout) as RuntimeState[] | null) ?? [];
-  }
 
   /**
    * Starts `runc exec` for a process described by an OCI process JSON file. In the foreground with a terminal,

@@ -48,19 +48,6 @@ export function execFile(cmd: string, args: readonly string[], opts: ExecOptions
   });
 }
 
-/** Synchronous variant, for cleanup paths that must finish before the process exits. */
-export function execFileSync(cmd: string, args: readonly string[], opts: { check?: boolean; input?: string } = {}): ExecResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  if (r.error) {
-    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable(`${cmd}: executable not found in $PATH`, r.error);
-    throw r.error;
-  }
-  const res: ExecResult = { code: r.status ?? 128, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  if ((opts.check ?? true) && res.code !== 0) {
-    throw new BerthError('internal', `${cmd} ${args[0] ?? ''} failed (exit ${res.code}): ${(res.stderr || res.stdout).trim()}`);
-  }
-  return res;
-}
 
 /** Starts a long-lived process with the given stdio; the caller owns it. */
 export function spawnProcess(cmd: string, args: readonly string[], stdio: StdioOptions, extra: SpawnOptions = {}) {
