@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type SpawnOptions, type StdioOptions } from 'node:child_process';
+import { spawn, type SpawnOptions, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { BerthError, unavailable } from '../base/errors.js';
 
