@@ -1,11 +1,13 @@
 /*
- * berth_sys: the few system calls Node.js does not expose (flock, mount, umount2, mknod, xattrs).
+ * berth_sys: the few system calls Node.js does not expose (flock, mount, umount2, mknod, xattrs), and a probe of
+ * which system call ABIs the kernel runs (x32Abi).
  * Every function throws a JS Error with .code set to the errno name on failure; blocking calls
  * (flock without LOCK_NB, mount) run on the main thread: berth is a CLI and holds no event loop work.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const char *errname(int e) {
   switch (e) {
@@ -156,6 +160,20 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* x32Abi(): whether this kernel executes x32 system calls (getpid with the x32 bit set); false on non-x86_64. */
+static napi_value js_x32abi(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool yes = false;
+#ifdef __x86_64__
+  errno = 0;
+  long r = syscall(0x40000000L | SYS_getpid);
+  yes = !(r == -1 && errno == ENOSYS);
+#endif
+  napi_value v;
+  napi_get_boolean(env, yes, &v);
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
@@ -165,6 +183,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"x32Abi", NULL, js_x32abi, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

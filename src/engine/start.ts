@@ -8,7 +8,7 @@ import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
 import * as spec from '../runtime/spec.js';
-import { hostLimits, hostCapabilityMask } from '../sys/host.js';
+import { hostLimits, hostCapabilityMask, hostMissingSeccompArches } from '../sys/host.js';
 import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.js';
 import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
@@ -130,6 +130,7 @@ function containerSpec(rec: ContainerRecord, rootfs: string): spec.RuntimeSpec {
     spec.withUser(user),
     spec.withRootfs(rootfs, hc.ReadonlyRootfs),
     spec.withRlimits(hostLimits()),
+    spec.withoutSeccompArches(hostMissingSeccompArches()),
     spec.withCgroupsPath(containerCgroupPath(rec.Id)),
     spec.withMounts(mounts),
     spec.withAnnotations({ 'org.opencontainers.image.ref.name': c.Image, 'io.berth.container.name': rec.Name.slice(1) }),

@@ -18,6 +18,8 @@ export interface SpecIntent {
   privileged: boolean;
   /** undefined: leave linux.seccomp as it is. */
   seccomp: SeccompTemplate | 'unconfined' | undefined;
+  /** Seccomp architectures the kernel cannot execute, left out of the filter; see withoutSeccompArches. */
+  seccompSkipArches: readonly string[];
   /** Path of an init (tini) that runs the process; see withInit. */
   init: string | undefined;
 }
@@ -32,6 +34,7 @@ export function initIntent(spec: RuntimeSpec, init: Partial<SpecIntent>): SpecIn
     available: ALL_CAPABILITIES,
     privileged: false,
     seccomp: undefined,
+    seccompSkipArches: [],
     init: undefined,
     ...init,
   };
@@ -57,5 +60,9 @@ export function applyCapabilities(spec: RuntimeSpec): void {
 export function refreshSeccomp(spec: RuntimeSpec): void {
   const i = intentOf(spec);
   if (i.privileged || i.seccomp === 'unconfined') delete spec.linux.seccomp;
-  else if (i.seccomp) spec.linux.seccomp = resolveSeccomp(i.seccomp, spec.process.capabilities?.effective ?? []);
+  else if (i.seccomp) {
+    const sc = resolveSeccomp(i.seccomp, spec.process.capabilities?.effective ?? []);
+    if (i.seccompSkipArches.length && sc.architectures) sc.architectures = sc.architectures.filter((a) => !i.seccompSkipArches.includes(a));
+    spec.linux.seccomp = sc;
+  }
 }

@@ -379,6 +379,18 @@ export function withPrivileged(): SpecOption {
 }
 
 /**
+ * Leaves architectures out of the seccomp filter: for ABIs the host kernel cannot execute (hostMissingSeccompArches),
+ * whose rules would only cost the runtime time to compile. Never pass an ABI the kernel runs: its system calls would
+ * then meet the filter's bad-architecture action instead of its rules.
+ */
+export function withoutSeccompArches(arches: readonly string[]): SpecOption {
+  return (spec) => {
+    intentOf(spec).seccompSkipArches = [...arches];
+    refreshSeccomp(spec);
+  };
+}
+
+/**
  * A seccomp profile in Docker's format (as `--security-opt seccomp=file.json` takes; OCI-shaped ones are too),
  * narrowed for amd64, or 'unconfined'. Ignored for privileged containers, as in Docker.
  */

@@ -12,6 +12,8 @@ export interface NativeSys {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
+  /** Whether the kernel executes x32 system calls (x86_64 only; false elsewhere). */
+  x32Abi(): boolean;
 }
 
 export const LOCK_SH = 1;

@@ -6,7 +6,7 @@ import {
   withCpuShares, withCpus, withCwd, withDevices, withEnv, withHostCapabilities, withHostname, withInit, withMaskedPaths,
   withMemory, withMounts, withNamespace, withNoNewPrivileges, withoutNamespace, withOomScoreAdj, withPidsLimit,
   withPrivileged, withReadonlyPaths, withRlimits, withRootfs, withSeccomp, withSysctls, withTerminal, withUlimits,
-  withUser, type RuntimeSpec,
+  withUser, withoutSeccompArches, type RuntimeSpec,
 } from '../../src/runtime/spec.js';
 import { validateSpec } from '../../src/runtime/schema.js';
 import {
@@ -491,5 +491,27 @@ describe('validateSpec', () => {
     delete s.process.cwd;
     s.linux.seccomp.defaultAction = 'SCMP_ACT_NOPE';
     throwsKind(() => validateSpec(s), 'internal', /\/process must have required property 'cwd'.*\/linux\/seccomp\/defaultAction/);
+  });
+});
+
+describe('withoutSeccompArches', () => {
+  it('leaves the named architectures out of the filter and keeps every rule', () => {
+    const full = buildSpec().linux.seccomp!;
+    const s = buildSpec(withoutSeccompArches(['SCMP_ARCH_X32'])).linux.seccomp!;
+    assert.deepEqual(s.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(s.syscalls, full.syscalls);
+  });
+
+  it('still holds after capabilities change the resolved rules, whatever the option order', () => {
+    const a = buildSpec(withoutSeccompArches(['SCMP_ARCH_X32']), withCapAdd(['SYS_ADMIN'])).linux.seccomp!;
+    const b = buildSpec(withCapAdd(['SYS_ADMIN']), withoutSeccompArches(['SCMP_ARCH_X32'])).linux.seccomp!;
+    assert.deepEqual(a.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(a, b);
+    assert.ok(a.syscalls!.some((r) => r.names.includes('mount')));
+  });
+
+  it('does not touch the shared default template', () => {
+    buildSpec(withoutSeccompArches(['SCMP_ARCH_X32']));
+    assert.deepEqual(buildSpec().linux.seccomp!.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
   });
 });
