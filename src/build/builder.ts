@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { Digest } from '../base/digest.js';
+import { httpGet, type HttpGetResult } from '../base/http-get.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
@@ -22,6 +23,7 @@ import { BuildContext, cleanSource, globIn, hasGlob, type ContextFile } from './
 import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.js';
 import { StepFs } from './layer-commit.js';
 import { runStep } from './run-step.js';
+import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, placeItems, walkDir, type CopyItem } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
@@ -588,7 +590,7 @@ export class Builder {
     const inputs = new Map<string, string>();
     const sources = new Map<number, StageResult | ContextFile>();
     for (const [i, m] of instr.mounts.entries()) {
-      if (m.type !== 'bind') continue;
+      if (m.type !== 'bind' && !(m.type === 'cache' && m.from)) continue;
       if (m.from) {
         const s = await this.fromSource(m.from, instr.line).catch((e) => this.failStep(begun.id, e));
         sources.set(i, s);
@@ -619,7 +621,7 @@ export class Builder {
     id: number,
   ): Promise<string[]> {
     const env = [...r.env];
-    const mounts: Mount[] = [];
+    const mounts: (Mount | CacheMountRequest)[] = [];
     const released: string[] = [];
     const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
     for (const [i, m] of instr.mounts.entries()) {
@@ -648,12 +650,9 @@ export class Builder {
           mounts.push(bindMount(file, dst, { readonly: true }));
         }
       } else if (m.type === 'cache') {
-        const dir = join(this.cache.mountsDir, cacheKey([m.id ?? target ?? '']));
-        if (!existsSync(dir)) {
-          mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
-          lchownSync(dir, m.uid ?? 0, m.gid ?? 0);
-        }
-        mounts.push(bindMount(dir, target!, { readonly: m.readonly }));
+        // Taken by runStep per the sharing mode; a `from` stage seeds the cache on first use.
+        const s = r.sources.get(i);
+        mounts.push(cacheMountRequest(this.cache.mountsDir, m, target!, s && 'lowers' in s ? { key: s.key, open: () => this.mountSource(s), close: (mnt) => this.releaseSource(mnt) } : undefined));
       } else if (m.type === 'tmpfs') {
         mounts.push(tmpfsMount(target!, m.size ? [`size=${parseSize(m.size)}`] : []));
       } else if (m.type === 'bind') {
@@ -776,19 +775,19 @@ export class Builder {
   }
 
   private async download(u: string, instr: AddInstruction, fail: (m: string) => BuildError): Promise<{ body: Buffer; mtime?: Date }> {
-    let res: Response;
+    let res: HttpGetResult;
     try {
-      res = await fetch(u, { signal: AbortSignal.any([this.signal, AbortSignal.timeout(60_000)]) });
+      res = await httpGet(u, { signal: AbortSignal.any([this.signal, AbortSignal.timeout(60_000)]) });
     } catch (e) {
       throw fail(`failed to download ${u}: ${(e as Error).message}`);
     }
-    if (!res.ok) throw fail(`failed to download ${u}: HTTP ${res.status}`);
-    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status < 200 || res.status > 299) throw fail(`failed to download ${u}: HTTP ${res.status}`);
+    const body = res.body;
     if (instr.checksum) {
       const got = `sha256:${createHash('sha256').update(body).digest('hex')}`;
       if (got !== instr.checksum) throw fail(`checksum mismatch for ${u}: expected ${instr.checksum}, got ${got}`);
     }
-    const lm = res.headers.get('last-modified');
+    const lm = res.headers['last-modified'];
     const mtime = lm ? new Date(lm) : undefined;
     return mtime && !Number.isNaN(mtime.getTime()) ? { body, mtime } : { body };
   }

@@ -3,11 +3,13 @@ import { join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnProcess } from '../sys/exec.js';
 import * as spec from '../runtime/spec.js';
-import { hostLimits } from '../sys/host.js';
+import { hostLimits, hostMissingSeccompArches } from '../sys/host.js';
 import { removeCgroups } from '../runtime/cgroups.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
 import type { Engine } from '../engine/engine.js';
+import { invalidArgument } from '../base/errors.js';
+import { acquireCacheMounts, isCacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 
 /** What a `RUN` step executes, after the builder resolved its command, environment and mounts. */
 export interface RunStep {
@@ -16,7 +18,8 @@ export interface RunStep {
   cwd: string;
   user: string;
   network: 'none' | 'host';
-  mounts: spec.Mount[];
+  /** In mount order; cache mounts are taken (per their sharing mode) when the step starts and held until it ends. */
+  mounts: (spec.Mount | CacheMountRequest)[];
   onOutput(stream: 'stdout' | 'stderr', data: Buffer): void;
   /** Aborting kills the step's processes; runStep then returns their exit status as usual. */
   signal?: AbortSignal;
@@ -54,9 +57,26 @@ function mountStubs(rootfs: string, destinations: readonly string[]): string[] {
 /**
  * Runs a build step's command in the mounted step root with the runtime in the foreground (`runc run`), with
  * Docker's default confinement (capabilities, seccomp, masked paths) and no network unless asked. Returns the
- * command's exit code. The runtime state and cgroup are removed afterwards, also on failure.
+ * command's exit code. The runtime state and cgroup are removed afterwards, also on failure. Cache mounts are held
+ * from before the command starts until the runtime is gone, released also on failure; an abort while waiting for a
+ * `sharing=locked` cache returns 137 like an abort of the command.
  */
 export async function runStep(engine: Engine, rootfs: string, step: RunStep): Promise<RunResult> {
+  if (step.signal?.aborted) return { code: 137, stubs: [] };
+  for (const m of step.mounts) if (posix.normalize(isCacheMountRequest(m) ? m.target : m.destination) === '/') throw invalidArgument('invalid mount target "/"');
+  const caches = step.mounts.filter(isCacheMountRequest);
+  const held = caches.length ? await acquireCacheMounts(caches, step.signal) : { paths: [], release: () => undefined };
+  if (!held) return { code: 137, stubs: [] };
+  try {
+    let next = 0;
+    const mounts = step.mounts.map((m) => (isCacheMountRequest(m) ? spec.bindMount(held.paths[next++]!, m.target, { readonly: m.mount.readonly }) : m));
+    return await runInRuntime(engine, rootfs, step, mounts);
+  } finally {
+    held.release();
+  }
+}
+
+async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mounts: spec.Mount[]): Promise<RunResult> {
   const id = `${RUN_ID_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
   // The bundle's config.json holds the environment, secrets given as env= included: kept on a tmpfs, never on disk.
   const bundle = join(existsSync(BUNDLE_TMPFS) ? BUNDLE_TMPFS : engine.paths.tmp, id);
@@ -85,6 +105,7 @@ export async function runStep(engine: Engine, rootfs: string, step: RunStep): Pr
     spec.withUser(user),
     spec.withRootfs(rootfs, false),
     spec.withRlimits(hostLimits()),
+    spec.withoutSeccompArches(hostMissingSeccompArches()),
     spec.withCgroupsPath(cgroup),
     spec.withHostname('buildkitsandbox'),
     ...(step.network === 'host' ? [spec.withoutNamespace('network')] : []),
@@ -92,7 +113,7 @@ export async function runStep(engine: Engine, rootfs: string, step: RunStep): Pr
       spec.bindMount(join(etc, 'hosts'), '/etc/hosts', { readonly: true }),
       spec.bindMount(join(etc, 'hostname'), '/etc/hostname', { readonly: true }),
       spec.bindMount(join(etc, 'resolv.conf'), '/etc/resolv.conf', { readonly: true }),
-      ...step.mounts,
+      ...mounts,
     ]),
   );
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(s));
