@@ -8,6 +8,7 @@ import { Builder, BuildError, type BuildEvent, type Secret } from '../../build/b
 import { applyLayer } from '../../storage/apply.js';
 import { parseReference } from '../../image/reference.js';
 import { UsageError, errorMessage } from '../exit.js';
+import { TtyProgress, progressMode } from '../progress-tty.js';
 
 /** Renders build events: plain (BuildKit's "#N" lines), quiet, or json (one event per line). */
 export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void {
@@ -166,7 +167,9 @@ export const build: Command = {
         labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
       }
       const secrets = new Map(flag.strs(p, 'secret').map(parseSecret));
-      const render = renderer(ctx, progress === 'auto' || progress === 'tty' ? 'plain' : progress);
+      const mode = progressMode(progress, ctx.stderr.isTTY === true, process.env.TERM);
+      const tty = mode === 'tty' ? new TtyProgress(ctx.stderr, { color: !process.env.NO_COLOR }) : undefined;
+      const render = tty ? tty.onEvent : renderer(ctx, mode);
       const sde = process.env.SOURCE_DATE_EPOCH ?? buildArgs.get('SOURCE_DATE_EPOCH');
       const target = flag.str(p, 'target');
       const builder = new Builder(engine, {
@@ -180,7 +183,9 @@ export const build: Command = {
       let img;
       try {
         img = await builder.build();
+        tty?.finish(true);
       } catch (e) {
+        tty?.finish(false);
         if (!(e instanceof BuildError)) throw e;
         // The whole message: a failed RUN's last output lines follow its first line.
         ctx.stderr.write(`ERROR: ${e.message}\n`);
