@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteJson, readJsonIf } from '../base/fsutil.js';
+import { errnoCode } from '../base/errors.js';
 import { hex, type Digest } from '../base/digest.js';
+import { native, LOCK_EX, LOCK_NB } from '../sys/native.js';
 import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { ImageStore, Lease } from '../image/store.js';
 
@@ -16,9 +18,13 @@ import type { ImageStore, Lease } from '../image/store.js';
  *                        it (rmi, image prune): a hit puts a missing blob back into the image store
  *   steps/<about>.json   per step position (context, Dockerfile, stage, index): what the last build there read, so
  *                        a miss can say why (which files changed, parent changed, instruction changed)
- *   mounts/<id>/         RUN --mount=type=cache directories
+ *   mounts/<name>/       RUN --mount=type=cache directories, each with <name>.lock that a RUN using it holds
+ *                        (cache-mounts.ts has the layout)
+ *   uses/<name>          per entry key or mount name: one byte appended per use (an entry's reuses, every use
+ *                        of a mount), its mtime the last use; a hit costs one small write, never an entry rewrite
  *
- * Entries survive builds, tags and restarts; `builder prune` drops them all.
+ * Entries and mounts are the cache's records (`system df -v`); they survive builds, tags and restarts until
+ * `builder prune` selects them. Everything else (steps, the context digest memo) is bookkeeping.
  */
 export interface BuildState {
   config: ImageConfig;
@@ -40,6 +46,37 @@ export interface StepRecord {
   text: string;
   inputs: Record<string, string>;
 }
+
+/** Record types, BuildKit's names: a step's result with its kept layer, or a cache mount directory. */
+export type CacheRecordType = 'regular' | 'exec.cachemount';
+
+/** One record of the build cache, as `system df -v` lists it and `builder prune` selects it. */
+export interface CacheRecord {
+  /** Docker's record id form, 25 hex digits: the start of the entry key or mount key (of a digest of other names). */
+  id: string;
+  /** The entry key or mount directory name the record is stored under. */
+  name: string;
+  type: CacheRecordType;
+  /**
+   * Bytes the record keeps: its layer blob (on one record only when several steps made the same layer) or the
+   * files of its cache mount.
+   */
+  size: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  lastUsedAt: number;
+  /** Uses including the one that made it. */
+  usageCount: number;
+  /** Regular records: the layer digests of the state after the step (an image whose layers start so shares it). */
+  chain?: Digest[];
+  /** The step that made it (its history line), for regular records. */
+  description: string;
+  /** A running build holds it (a cache mount a RUN has mounted); never pruned. */
+  inUse: boolean;
+}
+
+/** Characters of a key shown as a record id (BuildKit's ids are 25 characters long). */
+const RECORD_ID_LENGTH = 25;
 
 export function cacheKey(parts: readonly string[]): string {
   const h = createHash('sha256');
@@ -66,8 +103,48 @@ export class BuildCache {
     return join(this.dir, 'mounts');
   }
 
+  /** The entry for a key; finding one counts as a use of it (for `builder prune --keep-storage`/`until`). */
   get(key: string): CacheEntry | undefined {
-    return readJsonIf<CacheEntry>(this.entryPath(key));
+    const entry = readJsonIf<CacheEntry>(this.entryPath(key));
+    if (entry) this.noteUse(key);
+    return entry;
+  }
+
+  /** Notes a use of the cache mount directory `name` (under mountsDir), for `builder prune --keep-storage`/`until`. */
+  noteMountUse(name: string): void {
+    this.noteUse(name);
+  }
+
+  private usePath(name: string): string {
+    return join(this.dir, 'uses', name);
+  }
+
+  /** Appends one byte to the record's use file: its size counts the reuses, its mtime is the last one. */
+  private noteUse(name: string): void {
+    try {
+      appendFileSync(this.usePath(name), '+');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') return; // usage data only: a build never fails over it
+      try {
+        mkdirSync(join(this.dir, 'uses'), { recursive: true });
+        appendFileSync(this.usePath(name), '+');
+      } catch {
+        // as above
+      }
+    }
+  }
+
+  /**
+   * Last use and use count of a record, given when it was made (or last changed). The use file of an entry counts
+   * its reuses (put() does not note one); that of a mount every use, the first included (noteMountUse()).
+   */
+  private useOf(name: string, madeAt: number, firstNoted = false): { lastUsedAt: number; usageCount: number } {
+    try {
+      const st = statSync(this.usePath(name));
+      return { lastUsedAt: Math.max(madeAt, st.mtimeMs), usageCount: Math.max(1, st.size + (firstNoted ? 0 : 1)) };
+    } catch {
+      return { lastUsedAt: madeAt, usageCount: 1 };
+    }
   }
 
   /** Records a step: its entry, a link to its layer blob (`blobFile`, in the image store), and what it read. */
@@ -132,37 +209,178 @@ export class BuildCache {
     return `${files.length} file${files.length === 1 ? '' : 's'} changed: ${shown}`;
   }
 
-  /** What the cache holds (for `system df`): entries, and bytes of kept layer blobs and cache mounts. */
-  usage(): { entries: number; bytes: number } {
-    const entries = countDir(join(this.dir, 'entries'));
-    return { entries, bytes: treeSize(join(this.dir, 'blobs')) + treeSize(this.mountsDir) };
+  /**
+   * Every record: step entries (oldest first; a layer blob several entries share is counted on the first) and
+   * cache mounts. An entry that cannot be read is listed with no size and no chain, so a prune removes it.
+   */
+  records(): CacheRecord[] {
+    const out: CacheRecord[] = [];
+    const entries: { name: string; entry: CacheEntry | undefined; mtime: number; createdAt: number }[] = [];
+    for (const file of listDir(join(this.dir, 'entries'))) {
+      if (!file.endsWith('.json')) continue;
+      const name = file.slice(0, -5);
+      let st;
+      try {
+        st = statSync(this.entryPath(name));
+      } catch {
+        continue; // pruned meanwhile
+      }
+      let entry: CacheEntry | undefined;
+      try {
+        entry = this.getQuietly(name);
+      } catch {
+        entry = undefined;
+      }
+      const created = entry ? Date.parse(entry.created) : NaN;
+      entries.push({ name, entry, mtime: st.mtimeMs, createdAt: Number.isFinite(created) ? created : st.mtimeMs });
+    }
+    entries.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const counted = new Set<string>();
+    for (const { name, entry, mtime, createdAt } of entries) {
+      let size = 0;
+      const layer = entry?.layer?.digest;
+      if (layer && !counted.has(layer)) {
+        counted.add(layer);
+        try {
+          size = statSync(this.blobPath(layer)).size;
+        } catch {
+          size = 0; // the image store still has it (restore() falls back there), or the step is gone for good
+        }
+      }
+      out.push({
+        id: name.slice(0, RECORD_ID_LENGTH), name, type: 'regular', size, createdAt, ...this.useOf(name, mtime),
+        ...(entry ? { chain: entry.state.layers.map((l) => l.digest) } : {}),
+        description: entry?.state.config.history?.at(-1)?.created_by ?? '',
+        inUse: false,
+      });
+    }
+    for (const name of listDir(this.mountsDir)) {
+      if (name.startsWith('.')) continue; // an instance being made
+      const dir = join(this.mountsDir, name);
+      let st;
+      try {
+        st = lstatSync(dir);
+      } catch {
+        continue;
+      }
+      if (!st.isDirectory()) continue;
+      const tree = treeStat(dir);
+      const lock = lockMount(this.mountsDir, name, false);
+      if (typeof lock === 'number') closeSync(lock);
+      out.push({
+        // "<key>.private-<n>" instances share the key's first digits: they get an id of their own.
+        id: (/^[0-9a-f]{64}$/.test(name) ? name : cacheKey([name])).slice(0, RECORD_ID_LENGTH), name, type: 'exec.cachemount',
+        size: tree.bytes, createdAt: st.birthtimeMs || st.ctimeMs,
+        // A RUN that wrote to the mount changed some mtime in it, one that only read did not: the use file says.
+        ...this.useOf(name, tree.newest, true),
+        description: 'cache mount', inUse: lock === 'busy',
+      });
+    }
+    return out;
+  }
+
+  /** The entry for a key without counting a use (listing, pruning). */
+  private getQuietly(key: string): CacheEntry | undefined {
+    return readJsonIf<CacheEntry>(this.entryPath(key));
   }
 
   /**
-   * Drops every entry, kept blob and cache mount; returns which entries and how many bytes went. The step records
-   * stay (they are small), so the next build can say its miss comes from the prune.
+   * Removes records: entries with their use files and the kept blobs no remaining entry needs, mounts with their
+   * files (under their lock, so no RUN starts using one meanwhile; one a RUN holds stays). Returns what went, the
+   * bytes that freed, and the blobs it unlinked that another link (the image store's copy) still holds: those free
+   * their bytes only when that copy goes too.
    */
-  prune(): { entries: string[]; bytes: number } {
-    const dir = join(this.dir, 'entries');
-    const entries = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)) : [];
-    const bytes = this.usage().bytes;
-    for (const d of ['entries', 'blobs', 'mounts']) rmSync(join(this.dir, d), { recursive: true, force: true });
-    return { entries, bytes };
+  remove(records: readonly CacheRecord[]): { removed: CacheRecord[]; freed: number; stillLinked: { digest: Digest; size: number }[] } {
+    let freed = 0;
+    const removed: CacheRecord[] = [];
+    const stillLinked: { digest: Digest; size: number }[] = [];
+    const blobs = new Set<Digest>();
+    for (const r of records) {
+      if (r.type === 'exec.cachemount') {
+        const lock = lockMount(this.mountsDir, r.name, true);
+        if (lock === 'busy') continue;
+        try {
+          const dir = join(this.mountsDir, r.name);
+          freed += treeStat(dir).bytes;
+          rmSync(dir, { recursive: true, force: true });
+        } finally {
+          if (typeof lock === 'number') closeSync(lock);
+        }
+      } else {
+        let entry: CacheEntry | undefined;
+        try {
+          entry = this.getQuietly(r.name);
+        } catch {
+          entry = undefined;
+        }
+        if (entry?.layer) blobs.add(entry.layer.digest);
+        rmSync(this.entryPath(r.name), { force: true });
+      }
+      rmSync(this.usePath(r.name), { force: true });
+      removed.push(r);
+    }
+    if (blobs.size === 0) return { removed, freed, stillLinked };
+    // Read after the removals, so an entry a concurrent build just wrote keeps its blob.
+    for (const file of listDir(join(this.dir, 'entries'))) {
+      if (!file.endsWith('.json')) continue;
+      try {
+        const d = this.getQuietly(file.slice(0, -5))?.layer?.digest;
+        if (d) blobs.delete(d);
+      } catch {
+        // unreadable: needs no blob
+      }
+    }
+    for (const digest of blobs) {
+      const p = this.blobPath(digest);
+      try {
+        const st = lstatSync(p);
+        rmSync(p, { force: true });
+        if (st.nlink === 1) freed += st.size;
+        else stillLinked.push({ digest, size: st.size });
+      } catch {
+        // already gone
+      }
+    }
+    return { removed, freed, stillLinked };
   }
 }
 
-function countDir(d: string): number {
+/**
+ * Takes the lock of cache mount instance `name` without waiting (exclusive: no RUN may hold it). The descriptor to
+ * close, 'busy' when a RUN holds it, 'none' when it has no lock file and `create` is false (then no RUN holds it).
+ * The lock files stay: a RUN waiting for one must find the same file.
+ */
+function lockMount(mountsDir: string, name: string, create: boolean): number | 'busy' | 'none' {
+  let fd: number;
   try {
-    return readdirSync(d).length;
-  } catch {
-    return 0;
+    fd = openSync(join(mountsDir, `${name}.lock`), create ? 'a' : 'r', 0o600);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 'none';
+    throw e;
+  }
+  try {
+    native().flock(fd, LOCK_EX | LOCK_NB);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    if (errnoCode(e) === 'EAGAIN' || errnoCode(e) === 'EWOULDBLOCK') return 'busy';
+    throw e;
   }
 }
 
-/** Bytes in a tree, each inode counted once. */
-function treeSize(root: string): number {
+function listDir(d: string): string[] {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
+  }
+}
+
+/** Bytes in a tree (each inode counted once) and its newest mtime (ms). */
+function treeStat(root: string): { bytes: number; newest: number } {
   const seen = new Set<number>();
-  let total = 0;
+  let bytes = 0;
+  let newest = 0;
   const walk = (p: string) => {
     let st;
     try {
@@ -170,14 +388,15 @@ function treeSize(root: string): number {
     } catch {
       return;
     }
+    newest = Math.max(newest, st.mtimeMs);
     if (st.isDirectory()) {
-      for (const n of readdirSync(p)) walk(join(p, n));
+      for (const n of listDir(p)) walk(join(p, n));
       return;
     }
     if (seen.has(st.ino)) return;
     seen.add(st.ino);
-    total += st.isFile() ? statSync(p).size : 0;
+    if (st.isFile()) bytes += st.size;
   };
   walk(root);
-  return total;
+  return { bytes, newest };
 }

@@ -486,7 +486,7 @@ describe('berth build', { concurrency: false }, () => {
     const cacheRow = df[4]!.split(/\s{2,}/);
     assert.ok(Number(cacheRow[1]) > 0 && cacheRow[3] !== '0B', df[4]);
 
-    const prune = b.ok(['builder', 'prune', '-f']);
+    const prune = b.ok(['builder', 'prune', '-af']);
     assert.match(prune, /Total reclaimed space: [1-9][\d.]*[kMG]?B/);
     assert.match(b.ok(['system', 'df']).split('\n')[4]!, /^Build Cache\s+0\s+0\s+0B\s+0B$/);
     const afterPrune = b.run(['build', '--progress', 'plain', dir]);

@@ -1,8 +1,9 @@
-import { join } from 'node:path';
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
+import { UsageError } from '../exit.js';
 import { humanSize } from '../../base/units.js';
-import { BuildCache } from '../../build/cache.js';
+import { parseCachePruneFilters, splitFilterFlags } from '../../build/cache-prune.js';
+import { pruneBuildCache } from '../../engine/disk-usage.js';
 
 /** Reads one line of an answer from stdin ("" at end of input). */
 async function answer(stdin: NodeJS.ReadStream): Promise<string> {
@@ -14,30 +15,33 @@ async function answer(stdin: NodeJS.ReadStream): Promise<string> {
   return text.split('\n')[0]!.trim();
 }
 
+const WARNING_DANGLING = 'WARNING! This will remove all dangling build cache. Are you sure you want to continue?';
+const WARNING_ALL = 'WARNING! This will remove all build cache. Are you sure you want to continue?';
+
 export const builderPrune: Command = {
   spec: {
     name: 'builder prune', usage: 'berth builder prune [OPTIONS]', description: 'Remove build cache', maxArgs: 0,
     flags: [
       { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused build cache, not just dangling ones' },
       { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
-      { name: 'filter', type: 'strings', description: 'Provide filter values (e.g. "until=24h")' },
-      { name: 'keep-storage', type: 'string', description: 'Amount of disk space to keep for cache' },
+      { name: 'filter', type: 'strings', valueName: 'filter', description: 'Provide filter values (e.g. "until=24h")' },
+      { name: 'keep-storage', type: 'bytes', description: 'Amount of disk space to keep for cache' },
     ],
   },
   async run(ctx, p) {
-    const engine = ctx.engine();
+    const { pairs, bad } = splitFilterFlags(flag.strs(p, 'filter'));
+    if (bad !== undefined) throw new UsageError(`invalid argument "${bad}" for "--filter" flag: bad format of filter (expected name=value)`);
+    const all = flag.bool(p, 'all');
+    // Checked before asking, so a mistyped filter never waits for an answer.
+    const options = { all, ...parseCachePruneFilters(pairs, new Date()), keepBytes: flag.num(p, 'keep-storage') ?? 0 };
     if (!flag.bool(p, 'force')) {
-      ctx.stdout.write(`WARNING! This will remove all ${flag.bool(p, 'all') ? '' : 'dangling '}build cache. Are you sure you want to continue? [y/N] `);
-      if (!/^y(es)?$/i.test(await answer(ctx.stdin))) return 0;
+      // Docker asks on stdout and reads the answer from stdin whether or not it is a terminal; only "y" confirms.
+      ctx.stdout.write(`${all ? WARNING_ALL : WARNING_DANGLING} [y/N] `);
+      if ((await answer(ctx.stdin)).toLowerCase() !== 'y') return 0;
     }
-    // berth's cache entries are all unused between builds: dangling and all mean the same here.
-    const r = new BuildCache(join(engine.paths.root, 'build-cache')).prune();
-    if (r.entries.length) {
-      ctx.stdout.write('Deleted build cache objects:\n');
-      for (const id of r.entries) ctx.stdout.write(`${id.slice(0, 25)}\n`);
-      ctx.stdout.write('\n');
-    }
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.bytes)}\n`);
+    const r = pruneBuildCache(ctx.engine(), options);
+    if (r.deleted.length) ctx.stdout.write(`Deleted build cache objects:\n${r.deleted.map((id) => `${id}\n`).join('')}\n`);
+    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed, 4)}\n`);
     return 0;
   },
 };
