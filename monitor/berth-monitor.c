@@ -37,6 +37,19 @@
  *     5 s meanwhile (or gets 1 MiB behind) is dropped, so a stuck client holds the container 5 s at most.
  *   - Log file: one {"log":"...","stream":"stdout|stderr","time":"..."} object per line, lines split on '\n',
  *     partial lines flushed at 16 KiB or at end of stream; rotated to FILE.1 .. FILE.(N-1).
+ *
+ * Second mode, for `berth exec -t` when none of the client's stdio is a terminal (runc cannot proxy a pty then):
+ *   berth-monitor --exec-tty --runtime PATH --runtime-root DIR --id ID --dir CTRDIR --process FILE
+ *     --pid-file FILE --console-name NAME [--sync-fd N] [--detach]
+ *   Runs in the foreground, in the caller's session: `runtime exec --detach --tty --console-socket CTRDIR/NAME
+ *   --pid-file FILE --process FILE ID`, takes the pty master runc sends, copies everything the process writes to it
+ *   to our stdout (a pty's output: CRLF line ends, stderr merged) until the process exited and its output ended (at
+ *   most 2 s of draining after the exit), then exits with the process's code (128+N when killed by signal N).
+ *   Nothing is read from stdin (the process's input is a terminal nobody types on, as with `docker exec -t`).
+ *   Sync fd: {"pid":N} once the process runs, or {"error":"message"} when the runtime failed (exit 1 then).
+ *   A stdout that is gone (EPIPE) ends the proxy: the master is closed, the process sees the terminal hang up.
+ *   --detach (`exec -d -t`): the process berth starts exits 0 at once; a forked relay in its own session holds the
+ *   master (output discarded) until the process ends, so the process keeps its terminal; the sync line is as above.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1678,6 +1691,298 @@ static void main_loop(void)
 	}
 }
 
+/* ---------- exec --tty without a client terminal (--exec-tty) ---------- */
+
+static _Noreturn void usage(const char *msg);
+
+static int wait_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+}
+
+static _Noreturn void exec_fail(const char *msg)
+{
+	if (sync_fd < 0) { /* nobody reads a sync fd: say it on stderr */
+		write_all(2, msg, strlen(msg));
+		write_all(2, "\n", 1);
+	}
+	report_error(msg);
+	exit(1);
+}
+
+static _Noreturn void exec_fail_errno(const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+	exec_fail(msg);
+}
+
+/* Writes all of it to stdout, waiting while stdout is full (also when the caller left it non-blocking). */
+static int write_out(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(1, p, n);
+		if (w >= 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (errno == EAGAIN) {
+			struct pollfd pf = { .fd = 1, .events = POLLOUT };
+			poll(&pf, 1, -1);
+		} else if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/* Copies what the pty master has to stdout; false once the output ended (EIO: no slave left) or stdout is gone. */
+static bool exec_pump(bool *stdout_gone)
+{
+	static char chunk[READ_CHUNK];
+	for (int iter = 0; iter < 16; iter++) { /* bounded: the drain deadline is checked between calls */
+		ssize_t r = read(master_fd, chunk, sizeof chunk);
+		if (r > 0) {
+			if (write_out(chunk, (size_t)r) < 0) {
+				*stdout_gone = true;
+				return false;
+			}
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 && errno == EAGAIN;
+	}
+	return true;
+}
+
+static _Noreturn void exec_tty_main(int argc, char **argv)
+{
+	const char *process = NULL, *pid_file = NULL, *console_name = NULL;
+	bool detach = false;
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--sync-fd") == 0) {
+			char *end;
+			long fd = strtol(argv[i + 1], &end, 10);
+			if (*end == 0 && fd >= 3 && fd < INT_MAX && fcntl((int)fd, F_GETFD) >= 0)
+				sync_fd = (int)fd;
+		}
+	if (sync_fd >= 0)
+		fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+	for (int i = 2; i < argc; i += 2) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--detach") == 0) {
+			detach = true;
+			i--;
+			continue;
+		}
+		if (!v)
+			usage("missing value");
+		if (strcmp(a, "--runtime") == 0)
+			opt.runtime = v;
+		else if (strcmp(a, "--runtime-root") == 0)
+			opt.runtime_root = v;
+		else if (strcmp(a, "--id") == 0)
+			opt.id = v;
+		else if (strcmp(a, "--dir") == 0)
+			opt.dir = v;
+		else if (strcmp(a, "--process") == 0)
+			process = v;
+		else if (strcmp(a, "--pid-file") == 0)
+			pid_file = v;
+		else if (strcmp(a, "--console-name") == 0)
+			console_name = v;
+		else if (strcmp(a, "--sync-fd") != 0) {
+			char m[256];
+			snprintf(m, sizeof m, "unknown flag: %.200s", a);
+			usage(m);
+		}
+	}
+	if (!opt.runtime || !opt.runtime_root || !opt.id || !opt.dir || !process || !pid_file || !console_name)
+		usage("--exec-tty needs --runtime, --runtime-root, --id, --dir, --process, --pid-file and --console-name");
+	if (strchr(console_name, '/'))
+		usage("--console-name must be a plain file name");
+
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		exec_fail_errno("open /dev/null");
+	if (detach) { /* the caller's child exits now; the relay lives on in its own session until the process ends */
+		pid_t p = fork();
+		if (p < 0)
+			exec_fail_errno("fork");
+		if (p > 0)
+			_exit(0);
+		setsid();
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+	}
+	/* The exec'd process is orphaned when runc exits: as subreaper we get it, and its exit status. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		exec_fail_errno("prctl(PR_SET_CHILD_SUBREAPER)");
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sig_fd < 0)
+		exec_fail_errno("signalfd");
+	dir_fd = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		exec_fail_errno(opt.dir);
+
+	int clisten = unix_listen(console_name, 1), cconn = -1;
+	if (clisten < 0)
+		exec_fail_errno("console socket");
+	struct sockaddr_un sa;
+	ctr_sockaddr(&sa, console_name, getpid());
+	char console_arg[sizeof sa.sun_path];
+	snprintf(console_arg, sizeof console_arg, "%s", sa.sun_path);
+	int err_p[2];
+	if (pipe2(err_p, O_CLOEXEC) < 0) {
+		unlinkat(dir_fd, console_name, 0);
+		exec_fail_errno("pipe");
+	}
+	char *rargv[] = { (char *)opt.runtime, "--root", (char *)opt.runtime_root, "exec", "--detach", "--tty",
+			  "--console-socket", console_arg, "--pid-file", (char *)pid_file, "--process", (char *)process,
+			  (char *)opt.id, NULL };
+	pid_t rp = spawn(rargv, devnull, devnull, err_p[1]);
+	if (rp < 0) {
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof what, "cannot run %s", opt.runtime);
+		unlinkat(dir_fd, console_name, 0);
+		exec_fail_errno(what);
+	}
+	xclose(&err_p[1]);
+	set_nonblock(err_p[0]);
+
+	/* Until runc exits, its stderr is error text; the pty master arrives on the console socket meanwhile. */
+	char errtext[ERR_TEXT_MAX];
+	size_t errlen = 0;
+	int st = 0;
+	bool err_open = true;
+	for (;;) {
+		pid_t w = waitpid(rp, &st, WNOHANG);
+		if (w == rp || (w < 0 && errno == ECHILD))
+			break;
+		struct pollfd pfd[3];
+		int np = 0;
+		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+		if (err_open)
+			pfd[np++] = (struct pollfd){ .fd = err_p[0], .events = POLLIN };
+		if (master_fd < 0)
+			pfd[np++] = (struct pollfd){ .fd = cconn >= 0 ? cconn : clisten, .events = POLLIN };
+		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
+			break;
+		drain_sigfd();
+		if (err_open)
+			err_open = read_some(err_p[0], errtext, &errlen);
+		if (master_fd < 0 && cconn < 0)
+			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (master_fd < 0 && cconn >= 0) {
+			int fd = recv_fd(cconn);
+			if (fd >= 0)
+				master_fd = fd;
+			else if (fd == -1)
+				xclose(&cconn);
+		}
+	}
+	if (err_open)
+		read_some(err_p[0], errtext, &errlen);
+	xclose(&err_p[0]);
+	if (master_fd < 0) { /* runc sent it before exiting: it is waiting in the socket */
+		if (cconn < 0)
+			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cconn >= 0) {
+			int fd = recv_fd(cconn);
+			if (fd >= 0)
+				master_fd = fd;
+		}
+	}
+	xclose(&cconn);
+	xclose(&clisten);
+	unlinkat(dir_fd, console_name, 0);
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char msg[ERR_TEXT_MAX];
+		runtime_message(errtext, errlen, msg, sizeof msg);
+		if (msg[0] == 0)
+			snprintf(msg, sizeof msg, "%s exec: exit status %d", opt.runtime, wait_code(st));
+		exec_fail(msg);
+	}
+
+	/* The process: runc's pid file, and our child by now (orphaned to us, the subreaper, when runc exited). */
+	pid_t pid = -1;
+	{
+		char buf[64];
+		int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			pid = (pid_t)strtol(buf, NULL, 10);
+		}
+	}
+	char pidline[64];
+	snprintf(pidline, sizeof pidline, "/proc/%d/stat", (int)pid);
+	bool ours = false;
+	if (pid > 0) {
+		char stat[512];
+		int fd = open(pidline, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, stat, sizeof stat - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			stat[n] = 0;
+			char *p = strrchr(stat, ')'), state;
+			int ppid;
+			ours = p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid();
+		}
+	}
+	if (!ours || master_fd < 0) {
+		if (pid > 0)
+			kill(pid, SIGKILL);
+		exec_fail(master_fd < 0 ? "the runtime did not send the console of the process"
+					: "cannot read the exec'd process's pid (or it is not a child of berth-monitor)");
+	}
+	snprintf(pidline, sizeof pidline, "{\"pid\":%d}\n", (int)pid);
+	sync_send(pidline);
+	set_nonblock(master_fd);
+
+	/* Output until the process exited and its output ended; after the exit, at most DRAIN_MS more. */
+	bool exited = false, out_open = true, stdout_gone = false;
+	int status = 0;
+	int64_t drain_deadline = -1;
+	while (!stdout_gone && (!exited || out_open)) {
+		int timeout = -1;
+		if (drain_deadline >= 0) {
+			int64_t left = drain_deadline - now_ms();
+			if (left <= 0)
+				break;
+			timeout = (int)left;
+		}
+		struct pollfd pfd[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = master_fd, .events = POLLIN } };
+		if (poll(pfd, out_open ? 2 : 1, timeout) < 0 && errno != EINTR)
+			break;
+		if (out_open)
+			out_open = exec_pump(&stdout_gone);
+		drain_sigfd();
+		int wst;
+		pid_t p;
+		while ((p = waitpid(-1, &wst, WNOHANG)) > 0)
+			if (p == pid) {
+				exited = true;
+				status = wst;
+				drain_deadline = now_ms() + DRAIN_MS;
+			}
+		if (p < 0 && errno == ECHILD && !exited)
+			break; /* cannot happen: the process is our child */
+	}
+	if (out_open && !stdout_gone)
+		exec_pump(&stdout_gone);
+	xclose(&master_fd); /* a process still running (stdout gone) sees its terminal hang up */
+	exit(exited ? wait_code(status) : 1);
+}
+
 /* ---------- startup ---------- */
 
 static _Noreturn void usage(const char *msg)
@@ -1880,6 +2185,8 @@ int main(int argc, char **argv)
 	/* Fixed thresholds: big client queues are mmapped and go back to the kernel when freed (RSS stays low). */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+	if (argc > 1 && strcmp(argv[1], "--exec-tty") == 0)
+		exec_tty_main(argc, argv);
 	parse_args(argc, argv);
 	daemonize();
 	setup();

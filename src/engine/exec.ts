@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { spawnProcess } from '../sys/exec.js';
@@ -8,6 +9,8 @@ import { resolveUser } from '../security/users.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
 import { mergeEnv, expandEnvArg } from './create.js';
 import { checkExecutable } from './start.js';
+import { monitorPath } from '../runtime/monitor.js';
+import type { OciRuntime } from '../runtime/runc.js';
 import type { Engine } from './engine.js';
 import type { RuntimeSpec } from '../runtime/spec.js';
 
@@ -20,17 +23,26 @@ export interface ExecOptions {
   interactive?: boolean;
   detach?: boolean;
   privileged?: boolean;
+  /**
+   * Foreground with tty only: the client has no terminal the runtime could proxy the pty through, so berth-monitor
+   * (--exec-tty) takes the pty master and copies the process's output to our stdout, as Docker does for
+   * `exec -t` with redirected stdio. No input reaches the process (Docker refuses -it without a terminal).
+   */
+  relayTty?: boolean;
 }
 
 /**
  * Runs a process in a running container through `runtime exec`, with the container's own process settings
  * (capabilities, rlimits, no-new-privileges) and the overrides given. In the foreground the runtime proxies
- * the terminal itself. Detached, the process gets no stdio.
+ * the terminal itself, or berth-monitor relays it (relayTty). Detached, the process gets no stdio.
  */
 export interface ExecHandle {
-  /** The runtime process: in the foreground it exits with the exec'd process's code, detached once it started. */
+  /**
+   * The runtime process, or berth-monitor relaying a tty: in the foreground it exits with the exec'd process's code,
+   * detached once it started.
+   */
   child: ChildProcess;
-  /** Why a detached start failed, as the runtime said (after the child exited non-zero). */
+  /** Why a detached or relayed start failed, as the runtime said (after the child exited); undefined if it did not. */
   failure: () => string | undefined;
   /** Removes the process description (and log) once the child exited. */
   cleanup: () => void;
@@ -42,12 +54,16 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   if (rec.State.Paused) throw conflict(`container ${rec.Id} is paused, unpause the container before exec`);
   const dir = engine.containers.dir(rec.Id);
   const bundle = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RuntimeSpec;
-  const rootfs = rec.GraphDriver.Data.MergedDir;
+  // The container's own view (its volumes, binds and tmpfs mounts included) for the user and command lookups.
+  const view = `/proc/${rec.State.Pid}/root`;
+  const rootfs = rec.State.Pid > 0 && existsSync(view) ? view : rec.GraphDriver.Data.MergedDir;
   const proc = structuredClone(bundle.process!);
   const user = resolveUser(rootfs, o.user ?? rec.Config.User ?? '');
   const userEnv = (o.env ?? []).flatMap((e) => expandEnvArg(e));
   proc.args = o.cmd;
-  proc.env = mergeEnv(proc.env ?? [], userEnv);
+  // Docker's exec environment: TERM=xterm with a tty, unless the container's own env sets TERM; then -e.
+  const base = proc.env ?? [];
+  proc.env = mergeEnv(o.tty && !base.some((e) => e.startsWith('TERM=')) ? [...base, 'TERM=xterm'] : base, userEnv);
   proc.cwd = o.workdir ?? proc.cwd ?? '/';
   proc.terminal = !!o.tty;
   proc.user = { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) };
@@ -60,6 +76,8 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   checkExecutable(rootfs, o.cmd[0]!, proc.env, proc.cwd);
   const file = join(dir, `exec-${randomBytes(6).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(proc));
+  // A detached tty needs someone to hold the pty master as well (runc cannot detach with a terminal otherwise).
+  if (o.tty && (o.relayTty || o.detach)) return relayTty(engine.runtimeFor(rec), rec.Id, dir, file, !!o.detach);
   if (o.detach) {
     // The detached process inherits the runtime's stdio: give it none (Docker discards its output), and take the
     // runtime's own error from its log file instead of a pipe the process would keep open.
@@ -67,7 +85,7 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
     const child = spawnProcess(engine.runtimeFor(rec).bin, ['--root', engine.runtimeFor(rec).root, '--log', log, '--log-format', 'json', 'exec', '--process', file, '--detach', rec.Id], 'ignore');
     return {
       child,
-      failure: () => runtimeError(log),
+      failure: () => (child.exitCode === 0 ? undefined : runtimeError(log)),
       cleanup: () => {
         rmSync(file, { force: true });
         rmSync(log, { force: true });
@@ -77,6 +95,39 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   const stdin = o.interactive || o.tty ? 'inherit' : 'ignore';
   const child = engine.runtimeFor(rec).exec(rec.Id, file, { tty: !!o.tty, detach: false }, [stdin, 'inherit', 'inherit']);
   return { child, failure: () => undefined, cleanup: () => rmSync(file, { force: true }) };
+}
+
+/**
+ * `exec -t` without a client terminal, and `exec -d -t`: berth-monitor --exec-tty runs `runtime exec --detach --tty
+ * --console-socket` and relays the pty to our stdout (detached: to nowhere, from a process of its own); it exits with
+ * the process's code (detached: 0 once the process runs), and reports a runtime failure on fd 3.
+ */
+function relayTty(runtime: OciRuntime, id: string, dir: string, file: string, detach: boolean): ExecHandle {
+  const tag = basename(file, '.json');
+  const pidFile = join(dir, `${tag}.pid`);
+  const child = spawnProcess(monitorPath(), [
+    '--exec-tty', '--runtime', runtime.bin, '--runtime-root', runtime.root, '--id', id, '--dir', dir,
+    '--process', file, '--pid-file', pidFile, '--console-name', `${tag}.sock`, '--sync-fd', '3', ...(detach ? ['--detach'] : []),
+  ], detach ? ['ignore', 'ignore', 'ignore', 'pipe'] : ['ignore', 'inherit', 'inherit', 'pipe'], { detached: detach });
+  let sync = '';
+  const fd3 = child.stdio[3] as Readable;
+  fd3.setEncoding('utf8');
+  fd3.on('data', (d: string) => {
+    sync += d;
+  });
+  return {
+    child,
+    failure: () => {
+      try {
+        return (JSON.parse(sync.split('\n')[0] ?? '') as { error?: string }).error;
+      } catch {
+        return undefined;
+      }
+    },
+    cleanup: () => {
+      for (const f of [file, pidFile, join(dir, `${tag}.sock`)]) rmSync(f, { force: true });
+    },
+  };
 }
 
 /** The last error a runtime wrote to its --log-format json log, without the runtime's own prefixes. */

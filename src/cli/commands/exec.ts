@@ -7,6 +7,7 @@ import { parseEnvFile } from '../../engine/create.js';
 import { isBerthError } from '../../base/errors.js';
 import { errorMessage } from '../exit.js';
 import { notATty } from '../session.js';
+import { classifyStartError } from '../../runtime/runc.js';
 
 /**
  * Docker's exit codes for exec: the process's own code; 126/127 when the command cannot be invoked or found;
@@ -43,10 +44,6 @@ export const exec: Command = {
     try {
       ctx.engine().containers.resolve(ref!); // "No such container" before anything else, as Docker
       if (!detach && interactive && tty && notATty(ctx)) return 1;
-      // The runtime proxies the terminal itself, through whichever of our stdio is one.
-      if (!detach && tty && !ctx.stdin.isTTY && !ctx.stdout.isTTY && !ctx.stderr.isTTY) {
-        return fail('exec -t needs a terminal on stdin, stdout or stderr (berth cannot allocate one without it)');
-      }
       const env: string[] = [];
       for (const f of flag.strs(p, 'env-file')) {
         let text: string;
@@ -58,8 +55,10 @@ export const exec: Command = {
         env.push(...parseEnvFile(text));
       }
       env.push(...flag.strs(p, 'env'));
+      // The runtime proxies the terminal through whichever of our stdio is one; with none, berth relays the pty.
+      const relayTty = tty && !detach && !ctx.stdin.isTTY && !ctx.stdout.isTTY && !ctx.stderr.isTTY;
       started = execInContainer(ctx.engine(), ref!, {
-        cmd, env, tty, interactive, detach, privileged: flag.bool(p, 'privileged'),
+        cmd, env, tty, interactive, detach, relayTty, privileged: flag.bool(p, 'privileged'),
         ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
       });
     } catch (e) {
@@ -71,9 +70,14 @@ export const exec: Command = {
       child.on('error', () => resolve(126));
       child.on('close', (c, sig) => resolve(c ?? 128 + ((sig && constants.signals[sig]) || 0)));
     });
-    const why = detach && code !== 0 ? failure() : undefined;
+    const why = failure();
     cleanup();
-    if (detach && code !== 0) return fail(why ?? `exec failed: the runtime exited ${code}`);
+    if (detach && (code !== 0 || why !== undefined)) return fail(why ?? `exec failed: the runtime exited ${code}`);
+    if (why !== undefined) {
+      // A relayed tty whose runtime failed to start the process: Docker's 127 (not found) or 126.
+      ctx.stderr.write(`Error: ${why}\n`);
+      return isBerthError(classifyStartError(why), 'command-not-found') ? 127 : 126;
+    }
     return code;
   },
 };
