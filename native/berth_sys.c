@@ -1,6 +1,7 @@
 /*
  * berth_sys: the few system calls Node.js does not expose (flock, mount, umount2, mknod, xattrs), and a probe of
- * which system call ABIs the kernel runs (x32Abi).
+ * which system call ABIs the kernel runs (x32Abi), and spawnSession: posix_spawn of a helper in its own session
+ * (a vfork-style clone, unlike libuv's fork of the whole Node.js address space).
  * Every function throws a JS Error with .code set to the errno name on failure; blocking calls
  * (flock without LOCK_NB, mount) run on the main thread: berth is a CLI and holds no event loop work.
  */
@@ -18,6 +19,12 @@
 #include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 static const char *errname(int e) {
   switch (e) {
@@ -174,6 +181,76 @@ static napi_value js_x32abi(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * spawnSession(file, argv): starts file with argv in a new session, stdin and stdout on /dev/null, stderr
+ * inherited, and fd 3 the write end of a new pipe whose read end is returned (close-on-exec) with the pid:
+ * { pid, fd }. Signal dispositions and mask are reset to the defaults (Node ignores SIGPIPE).
+ */
+static napi_value js_spawn_session(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *file = get_str(env, argv[0]);
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[1], &n);
+  char **args = calloc((size_t)n + 1, sizeof(char *));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_get_element(env, argv[1], i, &v);
+    args[i] = get_str(env, v);
+  }
+  napi_value result = NULL;
+  int p[2] = {-1, -1};
+  int devnull = -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  if (pipe2(p, O_CLOEXEC) < 0) { throw_errno(env, "pipe2", NULL); goto out; }
+  devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) { throw_errno(env, "open", "/dev/null"); goto out; }
+  posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+  posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int e = posix_spawn(&pid, file, &fa, &at, args, environ);
+  if (e != 0) { errno = e; throw_errno(env, "posix_spawn", file); goto out; }
+  napi_value vpid, vfd;
+  napi_create_object(env, &result);
+  napi_create_int32(env, pid, &vpid);
+  napi_create_int32(env, p[0], &vfd);
+  napi_set_named_property(env, result, "pid", vpid);
+  napi_set_named_property(env, result, "fd", vfd);
+  p[0] = -1;
+out:
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (p[0] >= 0) close(p[0]);
+  if (p[1] >= 0) close(p[1]);
+  if (devnull >= 0) close(devnull);
+  for (uint32_t i = 0; i < n; i++) free(args[i]);
+  free(args);
+  free(file);
+  return result;
+}
+
+/* waitpid(pid): blocks until that child exits; returns its exit code, or 128+signal. */
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  pid_t pid = (pid_t)get_int(env, argv[0]);
+  int st = 0;
+  pid_t r;
+  do { r = waitpid(pid, &st, 0); } while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, "waitpid", NULL);
+  napi_value v;
+  napi_create_int32(env, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), &v);
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
@@ -184,6 +261,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
     {"x32Abi", NULL, js_x32abi, NULL, NULL, NULL, napi_default, NULL},
+    {"spawnSession", NULL, js_spawn_session, NULL, NULL, NULL, napi_default, NULL},
+    {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -2,8 +2,7 @@ import { trace } from '../base/trace.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
-import { spawnProcess } from '../sys/exec.js';
+import { spawnDaemon } from '../sys/exec.js';
 import { internal, unavailable } from '../base/errors.js';
 import { classifyStartError } from './runc.js';
 
@@ -73,20 +72,7 @@ export function monitorArgs(o: MonitorOptions): string[] {
 
 /** Spawns the monitor and waits until the container is created (or, with `start`, running); returns its host pid. */
 export async function startMonitor(o: MonitorOptions): Promise<number> {
-  const child = spawnProcess(monitorPath(), monitorArgs(o), ['ignore', 'ignore', 'inherit', 'pipe'], { detached: true });
-  trace('monitor: spawned');
-  const sync = child.stdio[3] as Readable;
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    sync.setEncoding('utf8');
-    sync.on('data', (d: string) => {
-      buf += d;
-    });
-    sync.on('end', () => resolve(buf));
-    sync.on('error', reject);
-    child.on('error', reject);
-  });
-  child.unref();
+  const line = await spawnDaemon(monitorPath(), monitorArgs(o));
   trace('monitor: sync line');
   const first = line.split('\n')[0] ?? '';
   let msg: { pid?: number; error?: string };

@@ -1,6 +1,7 @@
 import { spawn, type SpawnOptions, type StdioOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, closeSync, constants, read } from 'node:fs';
 import { BerthError, unavailable } from '../base/errors.js';
+import { native } from './native.js';
 
 /** The only module that starts host processes. Container processes start through the runtime driver. */
 
@@ -52,6 +53,29 @@ export function execFile(cmd: string, args: readonly string[], opts: ExecOptions
 /** Starts a long-lived process with the given stdio; the caller owns it. */
 export function spawnProcess(cmd: string, args: readonly string[], stdio: StdioOptions, extra: SpawnOptions = {}) {
   return spawn(cmd, args, { stdio, ...extra });
+}
+
+/**
+ * Starts a daemon that reports on fd 3 (berth-monitor): posix_spawn in a new session with stdin and stdout on
+ * /dev/null and stderr inherited, then reads fd 3 until every holder closed it, and reaps the spawned process
+ * (a daemon forks away from it). Cheaper than child_process.spawn, which forks all of Node's address space.
+ */
+export async function spawnDaemon(cmd: string, args: readonly string[]): Promise<string> {
+  const n = native();
+  const { pid, fd } = n.spawnSession(cmd, [cmd, ...args]);
+  const chunks: Buffer[] = [];
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(4096);
+      const got = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (e, k) => (e ? reject(e) : resolve(k))));
+      if (got === 0) break;
+      chunks.push(buf.subarray(0, got));
+    }
+  } finally {
+    closeSync(fd);
+    n.waitpid(pid);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Finds an executable in $PATH (as the shell would); absolute or relative paths are returned as they are. */

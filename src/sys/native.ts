@@ -14,6 +14,10 @@ export interface NativeSys {
   llistxattr(path: string): string[];
   /** Whether the kernel executes x32 system calls (x86_64 only; false elsewhere). */
   x32Abi(): boolean;
+  /** posix_spawn in a new session: stdin/stdout /dev/null, stderr inherited, fd 3 a pipe whose read end is `fd`. */
+  spawnSession(file: string, argv: readonly string[]): { pid: number; fd: number };
+  /** Blocks until the child exits: its exit code, or 128+signal. */
+  waitpid(pid: number): number;
 }
 
 export const LOCK_SH = 1;
