@@ -4,7 +4,7 @@
 // rate). Usage: node bench/run.mjs [--suite start|build|all] [--runs N] [--warmups N] [--only LIST] [--sleepers N]
 // [--layer-mb N] [--docker-cli PATH] [--out FILE] [--no-write]. See bench/README.md.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cleanup, sweep } from './lib/cleanup.mjs';
@@ -28,12 +28,8 @@ const DEFAULTS = { start: { runs: 20, warmups: 3 }, build: { runs: 5, warmups: 1
 const USAGE = `Usage: node bench/run.mjs [--suite start|build|all] [--runs N] [--warmups N] [--only ${ALL.join(',')}]
                           [--sleepers N] [--layer-mb N] [--docker-cli PATH] [--workdir DIR] [--out FILE] [--no-write]`;
 
-/**
- * Where every engine's private state and the build context live: on the root file system, as /var/lib would be,
- * not /tmp. On the VM these numbers come from, creating a file under /tmp costs about 0.5 ms against 0.04 ms
- * anywhere else on the same ext4 (something of the sandbox watches /tmp), which would swamp the builds.
- */
-const DEFAULT_WORKDIR = '/var/tmp';
+/** Where every engine's private state and the build context live (--workdir); all engines share one file system. */
+const DEFAULT_WORKDIR = tmpdir();
 
 function parseArgs(argv) {
   const o = {
