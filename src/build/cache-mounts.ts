@@ -1,12 +1,12 @@
 import { chmodSync, closeSync, existsSync, lchownSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, invalidArgument } from '../base/errors.js';
 import { native, LOCK_EX, LOCK_NB, LOCK_SH } from '../sys/native.js';
 import { execFile } from '../sys/exec.js';
 import { resolveInRoot } from '../storage/rootpath.js';
-import { cacheKey } from './cache.js';
+import { BuildCache, cacheKey } from './cache.js';
 import type { RunMount } from './run-mount.js';
 
 /**
@@ -252,6 +252,8 @@ export async function acquireCacheMounts(reqs: readonly CacheMountRequest[], sig
         release();
         return undefined;
       }
+      // The use `system df -v` shows (LAST USED, USAGE); records() names a mount's use file after its instance.
+      new BuildCache(dirname(req.dir)).noteMountUse(held.name);
       instances.set(key, join(req.dir, held.name));
     }
     return { paths: reqs.map((r, i) => mountPath(r, instances.get(keys[i]!)!)), release };

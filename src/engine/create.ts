@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument, notFound, unavailable } from '../base/errors.js';
 import type { Engine } from './engine.js';
@@ -237,7 +237,8 @@ function createLocked(engine: Engine, o: CreateOptions): ContainerRecord {
   }
 
   for (const m of mounts) {
-    if (m.Type === 'bind') {
+    // Docker makes a missing -v source directory; an existing file is bind-mounted as it is.
+    if (m.Type === 'bind' && !existsSync(m.Source)) {
       try {
         mkdirSync(m.Source, { recursive: true });
       } catch {

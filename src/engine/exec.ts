@@ -62,7 +62,8 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   const userEnv = (o.env ?? []).flatMap((e) => expandEnvArg(e));
   proc.args = o.cmd;
   // Docker's exec environment: TERM=xterm with a tty, unless the container's own env sets TERM; then -e.
-  const base = proc.env ?? [];
+  // The container's process env has TERM=xterm of its own tty (start.ts): an exec without -t does not get it.
+  const base = (proc.env ?? []).filter((e) => !e.startsWith('TERM=') || rec.Config.Env.some((c) => c.startsWith('TERM=')));
   proc.env = mergeEnv(o.tty && !base.some((e) => e.startsWith('TERM=')) ? [...base, 'TERM=xterm'] : base, userEnv);
   proc.cwd = o.workdir ?? proc.cwd ?? '/';
   proc.terminal = !!o.tty;

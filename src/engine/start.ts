@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, rmSync, statSync, accessSync, constants } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, accessSync, constants, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { atomicWrite, atomicWriteJson, withLock } from '../base/fsutil.js';
 import { BerthError, conflict, notFound, wrap } from '../base/errors.js';
 import { waitMonitorGone, removedByMonitor } from './monitor-state.js';
 import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
-import { resolveInRoot } from '../storage/rootpath.js';
+import { cpMounts, resolveContainerPath, type CpMount } from './filesystem.js';
 import { resolveUser } from '../security/users.js';
 import * as spec from '../runtime/spec.js';
 import { hostLimits, hostCapabilityMask, hostMissingSeccompArches } from '../sys/host.js';
@@ -13,7 +14,7 @@ import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.
 import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
 import type { Engine } from './engine.js';
-import type { ContainerRecord } from './container.js';
+import type { ContainerConfig, ContainerRecord } from './container.js';
 import { parseBytes } from '../base/units.js';
 import { trace } from '../base/trace.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
@@ -56,8 +57,49 @@ export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise
   return rootfs;
 }
 
-/** Docker's 126/127 checks, done before the runtime is involved so the message is exact. */
-export function checkExecutable(rootfs: string, argv0: string, env: string[], cwd: string): void {
+/**
+ * The container's filesystem as its process sees it when it starts: its root, its volume and bind mounts over it
+ * (cpMounts), and its tmpfs mounts, empty then (destinations resolved in the container).
+ */
+export interface ContainerView {
+  root: string;
+  mounts: readonly CpMount[];
+  tmpfs: readonly string[];
+}
+
+export function containerView(rec: ContainerRecord, root: string): ContainerView {
+  const mounts = cpMounts(rec, root);
+  const tmpfs = Object.keys(rec.HostConfig.Tmpfs ?? {}).map((d) => resolveContainerPath(root, mounts, d).path);
+  return { root, mounts, tmpfs };
+}
+
+const isBelow = (p: string, dir: string) => p !== dir && p.startsWith(dir === '/' ? '/' : `${dir}/`);
+
+/** What the container sees at `cpath` (symlinks followed inside it): a stat, 'dir' for a fresh tmpfs, or nothing. */
+function statInContainer(view: ContainerView, cpath: string): Stats | 'dir' | undefined {
+  let r;
+  try {
+    r = resolveContainerPath(view.root, view.mounts, cpath);
+  } catch {
+    return undefined; // a symlink loop
+  }
+  // A tmpfs hides what the root has there; a volume or bind mounted below it stays visible.
+  const tmpfs = view.tmpfs.filter((d) => r.path === d || isBelow(r.path, d)).sort((a, b) => b.length - a.length)[0];
+  if (tmpfs !== undefined && !(r.mount && isBelow(r.mount.destination, tmpfs))) return r.path === tmpfs ? 'dir' : undefined;
+  try {
+    return statSync(r.host);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Docker's 126/127 checks, done before the runtime is involved so the message is exact. `view` is the container's
+ * filesystem: a ContainerView (a container about to start), or a directory that already shows the mounts
+ * (/proc/<pid>/root of a running one).
+ */
+export function checkExecutable(view: string | ContainerView, argv0: string, env: string[], cwd: string): void {
+  const v = typeof view === 'string' ? { root: view, mounts: [], tmpfs: [] } : view;
   const notFound = () => new BerthError('command-not-found', `exec: "${argv0}": executable file not found in $PATH`);
   let candidates: string[];
   if (argv0.includes('/')) candidates = [posix.isAbsolute(argv0) ? argv0 : posix.join(cwd || '/', argv0)];
@@ -66,14 +108,9 @@ export function checkExecutable(rootfs: string, argv0: string, env: string[], cw
     candidates = path.split(':').filter(Boolean).map((d) => posix.join(d, argv0));
   }
   for (const c of candidates) {
-    const host = resolveInRoot(rootfs, c);
-    let st;
-    try {
-      st = statSync(host);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) {
+    const st = statInContainer(v, c);
+    if (st === undefined) continue;
+    if (st === 'dir' || st.isDirectory()) {
       if (argv0.includes('/')) throw new BerthError('cannot-invoke', `exec: "${argv0}": is a directory`);
       continue;
     }
@@ -99,15 +136,31 @@ function initBinary(): string {
   throw new BerthError('unavailable', `--init needs tini: none of ${INIT_BINARIES.join(', ')} exists (apt-get install tini)`);
 }
 
+/**
+ * The process's environment: Config.Env, with Docker's TERM=xterm for a tty (after PATH, where Docker puts it) and
+ * the user's HOME, unless Config.Env sets them. Docker adds TERM when it builds the spec, so `inspect` does not show it.
+ */
+function processEnv(c: ContainerConfig, hostname: string, home: string): string[] {
+  // As Docker's daemon does: PATH, HOSTNAME and (with a tty) TERM first, each replaced in place by Config.Env.
+  const env = [`PATH=${spec.DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(c.Tty ? ['TERM=xterm'] : [])];
+  for (const e of c.Env) {
+    const key = e.includes('=') ? e.slice(0, e.indexOf('=') + 1) : `${e}=`;
+    const at = env.findIndex((x) => x.startsWith(key));
+    if (at >= 0) env[at] = e;
+    else env.push(e);
+  }
+  return env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
+}
+
 /** Builds the runtime spec for this start of the container. */
 function containerSpec(rec: ContainerRecord, rootfs: string): spec.RuntimeSpec {
   const hc = rec.HostConfig;
   const c = rec.Config;
   const user = resolveUser(rootfs, c.User || '');
-  const env = c.Env.some((e) => e.startsWith('HOME=')) ? c.Env : [...c.Env, `HOME=${user.home || '/'}`];
+  const env = processEnv(c, hc.NetworkMode === 'host' ? hostname() : c.Hostname, user.home || '/');
   const args = [rec.Path, ...rec.Args];
   const cwd = c.WorkingDir || '/';
-  checkExecutable(rootfs, rec.Path, env, cwd);
+  checkExecutable(containerView(rec, rootfs), rec.Path, env, cwd);
 
   const mounts: spec.MountSpec[] = [
     { destination: '/etc/resolv.conf', type: 'bind', source: rec.ResolvConfPath, options: ['rbind', 'rprivate'] },

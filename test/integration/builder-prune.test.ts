@@ -127,6 +127,19 @@ describe('berth builder prune', { concurrency: false }, () => {
     assert.equal(summary[3], lines[at]!.slice('Build cache usage: '.length));
   });
 
+  it('system df -v counts every RUN that used a cache mount (USAGE)', (t) => {
+    const b = berth(t);
+    build(b, context('FROM busybox\nRUN --mount=type=cache,id=shared-c,target=/c sh -c "echo one >> /c/log"\n'));
+    assert.equal(records(b).find((r) => r.type === 'exec.cachemount')!.usage, '1');
+    // Another step (not a cache hit) with the same cache id: the same mount, used again.
+    build(b, context('FROM busybox\nRUN --mount=type=cache,id=shared-c,target=/d sh -c "cat /d/log"\n'));
+    const mounts = records(b).filter((r) => r.type === 'exec.cachemount');
+    assert.equal(mounts.length, 1);
+    assert.equal(mounts[0]!.usage, '2');
+    const row = b.ok(['system', 'df', '-v']).split('\n').find((l) => l.startsWith(mounts[0]!.id.slice(0, 12)))!;
+    assert.match(row, /exec\.cachemount\s+\S+\s+.+ ago\s+.+ ago\s+2\s+false$/);
+  });
+
   it('without -a removes what no image shares (earlier stages, cache mounts); -a removes the rest', (t) => {
     const b = berth(t);
     const dir = context(MULTI_STAGE);
