@@ -7,6 +7,17 @@ export function nodePeer() {
     missing: () => null,
     async setup() {},
     versions: () => ({ node: `${process.version} (${process.execPath})` }),
-    cases: () => [{ label: 'node -e 0', peer: 'node', reference: true, argv: () => ({ cmd: process.execPath, args: ['-e', '0'] }) }],
+    cases: () => [
+      { label: 'node -e 0', peer: 'node', reference: true, argv: () => ({ cmd: process.execPath, args: ['-e', '0'] }) },
+      // Node parses NODE_EXTRA_CA_CERTS at start-up; bin/berth moves it aside (berth loads it on first https use).
+      ...(process.env.NODE_EXTRA_CA_CERTS ? [{
+        label: 'node -e 0, NODE_EXTRA_CA_CERTS unset', peer: 'node', reference: true,
+        argv: () => {
+          const env = { ...process.env };
+          delete env.NODE_EXTRA_CA_CERTS;
+          return { cmd: process.execPath, args: ['-e', '0'], env };
+        },
+      }] : []),
+    ],
   };
 }

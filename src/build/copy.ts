@@ -1,4 +1,7 @@
-import { chmodSync, copyFileSync, existsSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  chmodSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, type Stats,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument } from '../base/errors.js';
 import { resolveInRoot } from '../storage/rootpath.js';
@@ -77,6 +80,14 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
       } else dirs.set(ctrDir, host);
       continue;
     }
+    if (st.isFile() && st.nlink === 1 && st.size <= SMALL_FILE) {
+      const uid = o.uid ?? st.uid;
+      const gid = o.gid ?? st.gid;
+      const mode = o.chmod ?? st.mode & 0o7777;
+      const host = join(ensureParents(rootfs, it.dest, o, dirs), posix.basename(it.dest));
+      if (!createSmallFile(it.src, host, uid, gid, mode, st)) createSmallFile(it.src, prepareFile(rootfs, it.dest, o, dirs), uid, gid, mode, st);
+      continue;
+    }
     const host = prepareFile(rootfs, it.dest, o, dirs);
     const inode = `${st.dev}:${st.ino}`;
     const first = st.nlink > 1 && !st.isDirectory() ? links.get(inode) : undefined;
@@ -97,6 +108,35 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
     }
     // Sockets, fifos and devices in a context are skipped, as BuildKit's context transfer does.
   }
+}
+
+/** Files up to this size are copied through user space with their metadata set on the open descriptor. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * Creates `dst` (exclusively, never through a symlink) with the bytes of `src`, then owner, mode and times set on
+ * the descriptor: one path walk through the overlay instead of one per call, and no lookup of a name that cannot
+ * exist yet. Returns false, having touched nothing, if something is already at `dst` (prepareFile deals with it).
+ */
+function createSmallFile(src: string, dst: string, uid: number, gid: number, mode: number, st: Stats): boolean {
+  let fd: number;
+  try {
+    fd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    const data = st.size > 0 ? readFileSync(src) : undefined;
+    for (let off = 0; data && off < data.length;) off += writeSync(fd, data, off, data.length - off);
+    fchownSync(fd, uid, gid);
+    // After the chown, which clears setuid and setgid bits.
+    fchmodSync(fd, mode);
+    futimesSync(fd, st.atime, st.mtime);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 /** Every entry below a host directory, sorted, parents first, as [path relative to dir, stat]; links not followed. */

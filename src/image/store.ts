@@ -66,6 +66,9 @@ export type NewImage =
  * It is a file under leases/ holding one digest per line, flocked by its owner; a lease whose lock is free
  * belongs to a crashed process and is ignored and removed by the next gcBlobs. Release it in a finally block.
  */
+/** Bytes an ingest gathers before it writes them to its temp file. */
+const INGEST_BATCH = 1 << 20;
+
 export class Lease {
   private fd: number | undefined;
   /** Blobs this lease's owner brought into the store (they were not there before): what discard() may remove. */
@@ -192,6 +195,17 @@ export class ImageStore {
     const diff = opts.diffId ? new DiffHasher() : undefined;
     let size = 0;
     const fh = await open(tmp, 'wx', 0o644);
+    // Small chunks (a layer tar is a header, the data and padding per file) are written in batches: one write per
+    // chunk would cost a thread-pool round trip each.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+    };
     try {
       try {
         for await (const chunk of input) {
@@ -199,9 +213,11 @@ export class ImageStore {
           hash.update(buf);
           size += buf.length;
           if (diff) await diff.push(buf);
-          let off = 0;
-          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+          pending.push(buf);
+          pendingBytes += buf.length;
+          if (pendingBytes >= INGEST_BATCH) await flush();
         }
+        if (pendingBytes > 0) await flush();
         await fh.sync();
       } finally {
         await fh.close();
