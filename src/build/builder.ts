@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { Digest } from '../base/digest.js';
+import { trace } from '../base/trace.js';
 import { httpGet, type HttpGetResult } from '../base/http-get.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
@@ -10,7 +11,7 @@ import { resolveUser } from '../security/users.js';
 import { bindMount, tmpfsMount, type Mount } from '../runtime/spec.js';
 import type { Engine } from '../engine/engine.js';
 import type { Lease } from '../image/store.js';
-import type { Image, ImageConfig, HistoryEntry } from '../image/types.js';
+import { MEDIA_OCI_LAYER, type Descriptor, type Image, type ImageConfig, type HistoryEntry } from '../image/types.js';
 import { loadDockerfile } from './frontend.js';
 import { formatDiagnostic, type Diagnostic } from './diagnostic.js';
 import { expandInstruction } from './expand-instruction.js';
@@ -21,7 +22,7 @@ import type { Instruction, CommandLine, CopyInstruction, AddInstruction, RunInst
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
 import { BuildContext, cleanSource, globIn, hasGlob, type ContextFile } from './context.js';
 import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.js';
-import { StepFs } from './layer-commit.js';
+import { StepFs, type Committed } from './layer-commit.js';
 import { runStep } from './run-step.js';
 import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, placeItems, walkDir, type CopyItem } from './copy.js';
@@ -106,6 +107,11 @@ interface FsWork {
 /** A stage between steps: its image state, cache key, ARG values, and whether it set CMD itself. */
 type StageState = { state: BuildState; key: string; args: Map<string, string>; cmdSet?: boolean };
 
+/** Placeholder diff ids of layers still being archived are `sha256:pending-<step>` (never written anywhere). */
+const PENDING_PREFIX = 'pending-';
+/** Marks the history entry of a layer still being archived (removed when the state is resolved). */
+const PENDING_TAG = 'berth.pendingLayer';
+
 /** Runs one build from a Dockerfile and a context to a stored image. */
 export class Builder {
   private readonly cache: BuildCache;
@@ -114,6 +120,9 @@ export class Builder {
   private readonly images = new Map<string, Promise<StageResult>>();
   private stepSeq = 0;
   private readonly cleanups: (() => void)[] = [];
+  /** Layers whose tar is still being written, by placeholder diff id: the step's filesystem and its archive. */
+  private readonly pending = new Map<Digest, { fs: StepFs; done: Promise<Committed | undefined> }>();
+  private readonly background: Promise<void>[] = [];
   private readonly abort = new AbortController();
   private readonly dfName: string;
   private graph!: StageGraph;
@@ -152,13 +161,16 @@ export class Builder {
   }
 
   async build(): Promise<Image> {
+    trace('build: begin');
     await sweepStaleBuilds(this.engine);
+    trace('build: swept');
     const buildArgs = this.o.buildArgs ?? new Map<string, string>();
     const fe = loadDockerfile(this.o.dockerfile, { buildArgs });
     for (const d of fe.diagnostics) if (d.severity === 'warning') this.emit({ type: 'warning', message: formatDiagnostic(d) });
     const err = fe.diagnostics.find((d: Diagnostic) => d.severity === 'error');
     if (err) throw new BuildError(this.describe(err));
     if (fe.unusedBuildArgs.length) this.emit({ type: 'warning', message: `One or more build-args [${fe.unusedBuildArgs.join(' ')}] were not consumed` });
+    trace('build: Dockerfile loaded');
     const plan = stagesFor(fe.graph, this.o.target);
     if (!plan.ok) throw new BuildError(this.describe(plan.diagnostic));
     this.graph = fe.graph;
@@ -169,12 +181,14 @@ export class Builder {
       // Every stage the target needs starts now; each waits for its own dependencies, so independent ones overlap.
       for (const s of plan.plan.order) void this.stageResult(s);
       const final = await this.stageResult(plan.plan.target);
+      await this.settleBackground();
       this.checkCanceled();
-      const config: ImageConfig = structuredClone(final.state.config);
+      const finalState = await this.resolveState(final.state);
+      const config: ImageConfig = structuredClone(finalState.config);
       if (this.o.labels && Object.keys(this.o.labels).length) {
         config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...this.o.labels } };
       }
-      const img = this.engine.images.addImage({ config, layers: final.state.layers, names: this.o.tags ?? [] });
+      const img = this.engine.images.addImage({ config, layers: finalState.layers, names: this.o.tags ?? [] });
       this.emit({ type: 'image', id: img.id, names: img.repoTags });
       ok = true;
       return img;
@@ -185,6 +199,17 @@ export class Builder {
       if (!ok) this.abort.abort();
       // Every stage must settle before the lease goes, so nothing is left mounted or half-written.
       await Promise.allSettled([...this.results.values()]);
+      await Promise.allSettled(this.background);
+      // No step is mounted any more: archived upper dirs move into the layer store (or go, if the build failed).
+      for (const { fs, done } of this.pending.values()) {
+        const c = ok ? await done.catch(() => undefined) : undefined;
+        try {
+          if (c) fs.publish(c.diffId);
+          else fs.dispose();
+        } catch {
+          // best effort: a layer not published is unpacked from its blob when needed
+        }
+      }
       this.lease.release();
       this.context.saveMemo();
       for (const c of this.cleanups.reverse()) {
@@ -293,7 +318,7 @@ export class Builder {
       const text = (trigger ? 'ONBUILD ' : '') + instructionText(instr);
       cur = await this.step({ stage, index, total, instr, text }, cur);
     }
-    const lowers = await this.engine.layers.ensure(this.asImage(cur.state));
+    const lowers = await this.lowersOf(cur.state);
     return { state: cur.state, key: cur.key, lowers };
   }
 
@@ -462,9 +487,11 @@ export class Builder {
     const reason = this.o.noCache ? 'disabled by --no-cache' : this.cache.explainMiss(about, record);
     this.emit({ type: 'miss', id, reason });
 
-    const lowers = await this.engine.layers.ensure(this.asImage(prev.state));
+    trace(`step ${id}: keyed`);
+    const lowers = await this.lowersOf(prev.state);
     const fs = new StepFs(this.engine, lowers);
     this.cleanups.push(() => fs.dispose());
+    let archiving = false;
     try {
       const rootfs = fs.mount();
       let remove: string[] | void;
@@ -476,30 +503,110 @@ export class Builder {
         throw new BuildError(`${this.dfName}:${at.instr.line}: ${at.text}: ${msg}`);
       }
       this.checkCanceled();
-      const committed = await fs.commit(this.lease, { ...(this.o.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.o.sourceDateEpoch } : {}), remove: remove ?? [] });
+      trace(`step ${id}: applied`);
+      const opts = { ...(this.o.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.o.sourceDateEpoch } : {}), remove: remove ?? [] };
       const next: BuildState = { config: structuredClone(prev.state.config), layers: [...prev.state.layers] };
       const history = (next.config.history ??= []);
-      if (committed) {
-        next.layers.push(committed.layer);
-        next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, committed.diffId] };
-        const created = this.now();
-        next.config.created = created;
-        history.push({ created, created_by: w.createdBy, comment: HISTORY_COMMENT } satisfies HistoryEntry);
+      const created = new Date().toISOString();
+      if (fs.seal(opts)) {
+        // The layer's tar is written while the next steps run (they use the upper dir as a lower meanwhile); the
+        // state carries a placeholder until then, and the cache record is written once every digest is known.
+        const placeholder = `sha256:${PENDING_PREFIX}${id}` as Digest;
+        const done = fs.archive(this.lease, opts);
+        archiving = true;
+        this.pending.set(placeholder, { fs, done });
+        next.layers.push({ mediaType: MEDIA_OCI_LAYER, digest: placeholder, size: 0 });
+        next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, placeholder] };
+        const stamp = this.now();
+        next.config.created = stamp;
+        history.push({ created: stamp, created_by: w.createdBy, comment: HISTORY_COMMENT, [PENDING_TAG]: placeholder } as HistoryEntry);
+        this.inBackground((async () => {
+          const committed = await done;
+          const state = await this.resolveState(next);
+          this.cache.put(
+            { key, state, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created },
+            committed?.blobFile, about, record,
+          );
+        })());
       } else {
-        const created = history.at(-1)?.created ?? next.config.created ?? this.now();
-        next.config.created = created;
-        history.push({ created, created_by: w.createdBy, comment: HISTORY_COMMENT, empty_layer: true });
+        const stamp = history.at(-1)?.created ?? next.config.created ?? this.now();
+        next.config.created = stamp;
+        history.push({ created: stamp, created_by: w.createdBy, comment: HISTORY_COMMENT, empty_layer: true });
+        this.cache.put({ key, state: await this.resolveState(next), created }, undefined, about, record);
       }
-      this.cache.put(
-        { key, state: next, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created: new Date().toISOString() },
-        committed?.blobFile, about, record,
-      );
+      trace(`step ${id}: done`);
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
       return { ...prev, state: next, key };
     } catch (e) {
-      this.failStep(id, e);
+      return this.failStep(id, e);
     } finally {
-      fs.dispose();
+      // An archiving step's upper dir is a lower of the steps after it: published (or removed) when the build ends.
+      if (!archiving) fs.dispose();
+    }
+  }
+
+  /**
+   * Overlay lowerdirs of a state, top first: unpacked layers from the store, and for layers still being archived
+   * (placeholders in the state) their step's upper dir.
+   */
+  private async lowersOf(state: BuildState): Promise<string[]> {
+    const ids = state.config.rootfs.diff_ids;
+    if (!ids.some((d) => this.pending.has(d))) return this.engine.layers.ensure(this.asImage(state));
+    const realIds: Digest[] = [];
+    const realBlobs: Digest[] = [];
+    ids.forEach((d, i) => {
+      if (this.pending.has(d)) return;
+      realIds.push(d);
+      realBlobs.push(state.layers[i]!.digest);
+    });
+    const realDirs = (await this.engine.layers.ensureChain(realIds, realBlobs)).reverse();
+    let r = 0;
+    return ids.map((d) => this.pending.get(d)?.fs.upper ?? realDirs[r++]!).reverse();
+  }
+
+  /** A state with every placeholder replaced by its layer once archived (or dropped, with an empty history entry). */
+  private async resolveState(state: BuildState): Promise<BuildState> {
+    const ids = state.config.rootfs.diff_ids;
+    if (!ids.some((d) => this.pending.has(d))) return state;
+    const out = structuredClone(state);
+    const layers: Descriptor[] = [];
+    const diffIds: Digest[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const p = this.pending.get(ids[i]!);
+      const c = p ? await p.done : { layer: state.layers[i]!, diffId: ids[i]! };
+      if (!c) continue;
+      layers.push(c.layer);
+      diffIds.push(c.diffId);
+    }
+    for (const h of out.config.history ?? []) {
+      const tagged = h as HistoryEntry & { [PENDING_TAG]?: Digest };
+      const tag = tagged[PENDING_TAG];
+      if (tag === undefined) continue;
+      delete tagged[PENDING_TAG];
+      if (!(await this.pending.get(tag)?.done)) h.empty_layer = true;
+    }
+    out.layers = layers;
+    out.config.rootfs = { type: 'layers', diff_ids: diffIds };
+    return out;
+  }
+
+  /** Work that outlives its step (archiving a layer); its failure fails the build. */
+  private inBackground(p: Promise<void>): void {
+    const tracked = p.catch((e: unknown) => {
+      this.firstError ??= e;
+      this.abort.abort();
+      throw e;
+    });
+    tracked.catch(() => undefined);
+    this.background.push(tracked);
+  }
+
+  /** Waits for all background work, including work started while waiting. */
+  private async settleBackground(): Promise<void> {
+    for (let n = 0; n < this.background.length;) {
+      const batch = this.background.slice(n);
+      n += batch.length;
+      await Promise.all(batch);
     }
   }
 
@@ -755,6 +862,7 @@ export class Builder {
       const keep = (f: ContextFile, s: ContextFile) => !ex?.ignores(s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1));
       for (const s of sources) if (!(ex && !s.stat.isDirectory() && ex.ignores(s.src))) for (const [k, v] of this.context.inputs([s], keep)) inputs.set(k, v);
     }
+    trace(`step ${begun.id}: sources hashed`);
     const downloads = new Map<string, { body: Buffer; mtime?: Date }>();
     for (const u of urls) {
       const d = await this.download(u, instr as AddInstruction, fail);

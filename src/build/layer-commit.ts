@@ -93,10 +93,10 @@ export class StepFs {
   }
 
   /**
-   * Turns the upper dir into a layer: blob in the store (under `lease` until an image references it) and
-   * layers/<diffid>/diff. Returns undefined, and keeps nothing, when the step changed nothing.
+   * Ends the step's writes: unmounts, drops the mount points the runtime left (`remove`), and says whether anything
+   * is left to commit. When nothing is, the step keeps nothing (its directory is removed).
    */
-  async commit(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
+  seal(o: CommitOptions = {}): boolean {
     this.unmount();
     const deepestFirst = [...(o.remove ?? [])].sort((a, b) => b.split('/').length - a.split('/').length);
     for (const r of deepestFirst) {
@@ -111,26 +111,42 @@ export class StepFs {
       rmSync(p, { recursive: true, force: true });
       this.dropCopiedUpParents(r);
     }
-    if (readdirSync(this.upper).length === 0) {
-      this.dispose();
-      return undefined;
-    }
+    if (readdirSync(this.upper).length > 0) return true;
+    this.dispose();
+    return false;
+  }
+
+  /**
+   * Writes the sealed upper dir's changeset tar into the store (under `lease` until an image references it). The
+   * upper dir stays where it is, usable as a lower of later steps, until publish(). Undefined when the tar has no
+   * entry (only what a layer cannot hold, such as sockets): then there is no layer.
+   */
+  async archive(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
     // The changeset tar streams straight into the store (hashed and fsynced there): written once, never re-read.
     const pipe = new PassThrough({ highWaterMark: 1 << 20 });
     const [r, blob] = await Promise.all([
       writeLayerTar(this.upper, this.lowers, pipe, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
       this.engine.images.ingestBlob(pipe, { lease }),
     ]);
-    // Nothing but directories touched as a side effect (mount points, copy-ups): no layer, as BuildKit drops empty ones.
-    // (The few bytes of the empty tar's blob are garbage for the next gcBlobs.)
-    if (r.size <= 1024) {
-      this.dispose();
-      return undefined;
-    }
+    // (The few bytes of an empty tar's blob are garbage for the next gcBlobs.)
+    if (r.size <= 1024) return undefined;
+    return {
+      layer: { mediaType: MEDIA_OCI_LAYER, digest: blob.digest, size: blob.size },
+      diffId: r.digest,
+      blobFile: this.engine.images.blobPath(blob.digest),
+    };
+  }
+
+  /**
+   * Moves the archived upper dir into the layer store as layers/<diffid>/diff, the layer's unpacked form, so it is
+   * never unpacked again; the rest of the step's directory goes. Only once no mount uses the upper dir as a lower.
+   */
+  publish(diffId: Digest): void {
+    this.unmount();
     rmSync(this.work, { recursive: true, force: true });
     rmSync(this.rootfs, { recursive: true, force: true });
     // What is left is <dir>/diff: exactly the layer store's form. One rename publishes it complete.
-    const final = this.engine.paths.layer(hex(r.digest));
+    const final = this.engine.paths.layer(hex(diffId));
     mkdirSync(this.engine.paths.layers, { recursive: true });
     if (!existsSync(final)) {
       try {
@@ -140,10 +156,14 @@ export class StepFs {
       }
     }
     this.dispose();
-    return {
-      layer: { mediaType: MEDIA_OCI_LAYER, digest: blob.digest, size: blob.size },
-      diffId: r.digest,
-      blobFile: this.engine.images.blobPath(blob.digest),
-    };
+  }
+
+  /** seal, archive and publish in one go. */
+  async commit(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
+    if (!this.seal(o)) return undefined;
+    const c = await this.archive(lease, o);
+    if (c) this.publish(c.diffId);
+    else this.dispose();
+    return c;
   }
 }
