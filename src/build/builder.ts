@@ -182,6 +182,7 @@ export class Builder {
       for (const s of plan.plan.order) void this.stageResult(s);
       const final = await this.stageResult(plan.plan.target);
       await this.settleBackground();
+      trace('build: layers archived');
       this.checkCanceled();
       const finalState = await this.resolveState(final.state);
       const config: ImageConfig = structuredClone(finalState.config);
@@ -189,6 +190,7 @@ export class Builder {
         config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...this.o.labels } };
       }
       const img = this.engine.images.addImage({ config, layers: finalState.layers, names: this.o.tags ?? [] });
+      trace('build: image stored');
       this.emit({ type: 'image', id: img.id, names: img.repoTags });
       ok = true;
       return img;
@@ -210,8 +212,10 @@ export class Builder {
           // best effort: a layer not published is unpacked from its blob when needed
         }
       }
+      trace('build: layers published');
       this.lease.release();
       this.context.saveMemo();
+      trace('build: memo saved');
       for (const c of this.cleanups.reverse()) {
         try {
           c();

@@ -87,6 +87,7 @@ export function runCli(argv: string[]): Promise<void> {
   }
   return main(argv).then(
     (code) => {
+      trace('returned');
       process.exitCode = code;
     },
     (e: unknown) => {
