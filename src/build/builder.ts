@@ -835,6 +835,9 @@ export class Builder {
   }
 
   private async copyStepOf(at: StepAt, prev: StageState, instr: CopyInstruction | AddInstruction): Promise<StageState> {
+    // As BuildKit, a COPY --from starts (and is clocked) once its source is ready; a failing source is reported by
+    // the step itself below (the result is shared).
+    if (instr.kind === 'COPY' && instr.from !== undefined) await this.fromSource(instr.from, instr.line).catch(() => undefined);
     const begun = this.beginStep(at);
     try {
       return await this.copyStepPrepared(at, prev, instr, begun);

@@ -15,11 +15,14 @@ export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void
   const out = ctx.stderr;
   if (mode === 'quiet') return () => undefined;
   if (mode === 'json' || mode === 'rawjson') return (e) => out.write(JSON.stringify(e) + '\n');
-  const partial = new Map<number, string>();
+  // Unfinished lines, per step and stream: stdout and stderr of one step interleave only at line boundaries.
+  const partial = new Map<string, string>();
   const flush = (id: number) => {
-    const rest = partial.get(id);
-    if (rest) out.write(`#${id} ${rest}\n`);
-    partial.delete(id);
+    for (const stream of ['stdout', 'stderr']) {
+      const rest = partial.get(`${id}:${stream}`);
+      if (rest) out.write(`#${id} ${rest}\n`);
+      partial.delete(`${id}:${stream}`);
+    }
   };
   return (e) => {
     switch (e.type) {
@@ -27,9 +30,10 @@ export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void
       case 'cached': out.write(`#${e.id} CACHED\n`); break;
       case 'miss': out.write(`#${e.id} cache miss: ${e.reason}\n`); break;
       case 'output': {
-        const text = (partial.get(e.id) ?? '') + e.text;
+        const key = `${e.id}:${e.stream}`;
+        const text = (partial.get(key) ?? '') + e.text;
         const lines = text.split('\n');
-        partial.set(e.id, lines.pop() ?? '');
+        partial.set(key, lines.pop() ?? '');
         for (const l of lines) out.write(`#${e.id} ${l}\n`);
         break;
       }
