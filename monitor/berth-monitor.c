@@ -38,18 +38,25 @@
  *   - Log file: one {"log":"...","stream":"stdout|stderr","time":"..."} object per line, lines split on '\n',
  *     partial lines flushed at 16 KiB or at end of stream; rotated to FILE.1 .. FILE.(N-1).
  *
- * Second mode, for `berth exec -t` when none of the client's stdio is a terminal (runc cannot proxy a pty then):
+ * Second mode, for `berth exec -t` when none of the client's stdio is a terminal (runc cannot proxy a pty then),
+ * for `exec -d -t`, and for `exec -it` (--stdin):
  *   berth-monitor --exec-tty --runtime PATH --runtime-root DIR --id ID --dir CTRDIR --process FILE
- *     --pid-file FILE --console-name NAME [--sync-fd N] [--detach]
+ *     --pid-file FILE --console-name NAME [--sync-fd N] [--detach | --stdin]
  *   Runs in the foreground, in the caller's session: `runtime exec --detach --tty --console-socket CTRDIR/NAME
  *   --pid-file FILE --process FILE ID`, takes the pty master runc sends, copies everything the process writes to it
  *   to our stdout (a pty's output: CRLF line ends, stderr merged) until the process exited and its output ended (at
  *   most 2 s of draining after the exit), then exits with the process's code (128+N when killed by signal N).
- *   Nothing is read from stdin (the process's input is a terminal nobody types on, as with `docker exec -t`).
+ *   Without --stdin nothing is read from stdin (the process's input is a terminal nobody types on, as with
+ *   `docker exec -t`).
  *   Sync fd: {"pid":N} once the process runs, or {"error":"message"} when the runtime failed (exit 1 then).
  *   A stdout that is gone (EPIPE) ends the proxy: the master is closed, the process sees the terminal hang up.
  *   --detach (`exec -d -t`): the process berth starts exits 0 at once; a forked relay in its own session holds the
  *   master (output discarded) until the process ends, so the process keeps its terminal; the sync line is as above.
+ *   --stdin (`exec -it`, berth watching the input for its detach keys): what arrives on our stdin goes to the master
+ *   (the process's input; our stdin ending just stops that); SIGWINCH copies the size of our terminal (stdout,
+ *   stderr or stdin, the first that is one) to the process's, as does the start. SIGUSR1 detaches (berth sends
+ *   it after the sync line): stdio goes to /dev/null, the relay moves to a session of its own and holds the master
+ *   (output discarded) until the process ends, so the process keeps running with its terminal.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1734,6 +1741,8 @@ static int write_out(const char *p, size_t n)
 	return 0;
 }
 
+static bool exec_detached; /* --stdin relay after SIGUSR1: output is discarded */
+
 /* Copies what the pty master has to stdout; false once the output ended (EIO: no slave left) or stdout is gone. */
 static bool exec_pump(bool *stdout_gone)
 {
@@ -1741,7 +1750,7 @@ static bool exec_pump(bool *stdout_gone)
 	for (int iter = 0; iter < 16; iter++) { /* bounded: the drain deadline is checked between calls */
 		ssize_t r = read(master_fd, chunk, sizeof chunk);
 		if (r > 0) {
-			if (write_out(chunk, (size_t)r) < 0) {
+			if (!exec_detached && write_out(chunk, (size_t)r) < 0) {
 				*stdout_gone = true;
 				return false;
 			}
@@ -1754,10 +1763,36 @@ static bool exec_pump(bool *stdout_gone)
 	return true;
 }
 
+/* The size of the client's terminal (the first of our stdio that is one) onto the process's. */
+static void exec_copy_winsize(void)
+{
+	static const int order[] = { 1, 2, 0 };
+	struct winsize ws;
+	for (int i = 0; i < 3; i++) {
+		if (ioctl(order[i], TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+			ioctl(master_fd, TIOCSWINSZ, &ws);
+			return;
+		}
+	}
+}
+
+/* SIGUSR1 of a --stdin relay: let go of the client's stdio and terminal, keep the master until the process ends. */
+static void exec_detach(bool *in_open)
+{
+	if (exec_detached)
+		return;
+	exec_detached = true;
+	*in_open = false;
+	dup2(devnull, 0);
+	dup2(devnull, 1);
+	dup2(devnull, 2);
+	setsid();
+}
+
 static _Noreturn void exec_tty_main(int argc, char **argv)
 {
 	const char *process = NULL, *pid_file = NULL, *console_name = NULL;
-	bool detach = false;
+	bool detach = false, with_stdin = false;
 	for (int i = 1; i + 1 < argc; i++)
 		if (strcmp(argv[i], "--sync-fd") == 0) {
 			char *end;
@@ -1769,8 +1804,8 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 		fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
 	for (int i = 2; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--detach") == 0) {
-			detach = true;
+		if (strcmp(a, "--detach") == 0 || strcmp(a, "--stdin") == 0) {
+			*(a[2] == 'd' ? &detach : &with_stdin) = true;
 			i--;
 			continue;
 		}
@@ -1800,6 +1835,8 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 		usage("--exec-tty needs --runtime, --runtime-root, --id, --dir, --process, --pid-file and --console-name");
 	if (strchr(console_name, '/'))
 		usage("--console-name must be a plain file name");
+	if (detach && with_stdin)
+		usage("--stdin and --detach exclude each other");
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
@@ -1821,6 +1858,10 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	if (with_stdin) {
+		sigaddset(&chld, SIGWINCH);
+		sigaddset(&chld, SIGUSR1);
+	}
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sig_fd < 0)
@@ -1944,14 +1985,20 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 		exec_fail(master_fd < 0 ? "the runtime did not send the console of the process"
 					: "cannot read the exec'd process's pid (or it is not a child of berth-monitor)");
 	}
+	set_nonblock(master_fd);
+	if (with_stdin) {
+		exec_copy_winsize();
+		set_nonblock(0);
+	}
 	snprintf(pidline, sizeof pidline, "{\"pid\":%d}\n", (int)pid);
 	sync_send(pidline);
-	set_nonblock(master_fd);
 
 	/* Output until the process exited and its output ended; after the exit, at most DRAIN_MS more. */
-	bool exited = false, out_open = true, stdout_gone = false;
+	bool exited = false, out_open = true, stdout_gone = false, in_open = with_stdin;
 	int status = 0;
 	int64_t drain_deadline = -1;
+	static char input[STDIN_BUF];
+	size_t in_at = 0, in_end = 0; /* input read from stdin, not yet written to the master */
 	while (!stdout_gone && (!exited || out_open)) {
 		int timeout = -1;
 		if (drain_deadline >= 0) {
@@ -1960,12 +2007,43 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 				break;
 			timeout = (int)left;
 		}
-		struct pollfd pfd[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = master_fd, .events = POLLIN } };
-		if (poll(pfd, out_open ? 2 : 1, timeout) < 0 && errno != EINTR)
+		struct pollfd pfd[3] = { { .fd = sig_fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+		if (out_open || in_at < in_end)
+			pfd[1] = (struct pollfd){ .fd = master_fd, .events = (short)((out_open ? POLLIN : 0) | (in_at < in_end ? POLLOUT : 0)) };
+		if (in_open && in_at == in_end)
+			pfd[2] = (struct pollfd){ .fd = 0, .events = POLLIN };
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 			break;
 		if (out_open)
 			out_open = exec_pump(&stdout_gone);
-		drain_sigfd();
+		if (in_open && in_at == in_end && pfd[2].revents) {
+			ssize_t r = read(0, input, sizeof input);
+			if (r > 0) {
+				in_at = 0;
+				in_end = (size_t)r;
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				in_open = false; /* the client's input ended: the process's terminal stays as it is */
+		}
+		while (in_at < in_end) {
+			ssize_t w = write(master_fd, input + in_at, in_end - in_at);
+			if (w > 0)
+				in_at += (size_t)w;
+			else if (w < 0 && errno == EINTR)
+				continue;
+			else if (w < 0 && errno == EAGAIN)
+				break;
+			else /* the terminal is gone (the process ended): nobody takes input any more */
+				in_at = in_end;
+		}
+		struct signalfd_siginfo si;
+		while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo == SIGWINCH && !exec_detached)
+				exec_copy_winsize();
+			else if (si.ssi_signo == SIGUSR1)
+				exec_detach(&in_open);
+		}
+		if (exec_detached)
+			in_at = in_end = 0;
 		int wst;
 		pid_t p;
 		while ((p = waitpid(-1, &wst, WNOHANG)) > 0)

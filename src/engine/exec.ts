@@ -29,6 +29,13 @@ export interface ExecOptions {
    * `exec -t` with redirected stdio. No input reaches the process (Docker refuses -it without a terminal).
    */
   relayTty?: boolean;
+  /**
+   * Foreground -it: berth-monitor relays the pty (its output straight to our stdout) and takes the process's input
+   * from `ExecHandle.input`, so the client can watch the input for its detach keys; `detach()` lets the process
+   * run on. The terminal's size follows ours (SIGWINCH), and starts as ttySize.
+   */
+  relayStdin?: boolean;
+  ttySize?: { rows: number; cols: number };
 }
 
 /**
@@ -44,8 +51,15 @@ export interface ExecHandle {
   child: ChildProcess;
   /** Why a detached or relayed start failed, as the runtime said (after the child exited); undefined if it did not. */
   failure: () => string | undefined;
-  /** Removes the process description (and log) once the child exited. */
+  /** Removes the process description (and log) once the child exited (or, relayStdin, detached). */
   cleanup: () => void;
+  /** relayStdin: where the process's input goes. */
+  input?: NodeJS.WritableStream;
+  /**
+   * relayStdin: detach from the process, which keeps running with its terminal (the relay holds it until the
+   * process ends). Resolves once the relay was told; the child then no longer keeps berth alive.
+   */
+  detach?: () => Promise<void>;
 }
 
 export function execInContainer(engine: Engine, ref: string, o: ExecOptions): ExecHandle {
@@ -67,6 +81,7 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   proc.env = mergeEnv(o.tty && !base.some((e) => e.startsWith('TERM=')) ? [...base, 'TERM=xterm'] : base, userEnv);
   proc.cwd = o.workdir ?? proc.cwd ?? '/';
   proc.terminal = !!o.tty;
+  if (o.tty && o.ttySize) proc.consoleSize = { height: o.ttySize.rows, width: o.ttySize.cols };
   proc.user = { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) };
   if (o.privileged) {
     // Every capability berth itself holds (Docker's privileged exec); seccomp stays the container's.
@@ -78,7 +93,9 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   const file = join(dir, `exec-${randomBytes(6).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(proc));
   // A detached tty needs someone to hold the pty master as well (runc cannot detach with a terminal otherwise).
-  if (o.tty && (o.relayTty || o.detach)) return relayTty(engine.runtimeFor(rec), rec.Id, dir, file, !!o.detach);
+  if (o.tty && (o.relayTty || o.relayStdin || o.detach)) {
+    return relayTty(engine.runtimeFor(rec), rec.Id, dir, file, o.detach ? 'detach' : o.relayStdin ? 'stdin' : 'output');
+  }
   if (o.detach) {
     // The detached process inherits the runtime's stdio: give it none (Docker discards its output), and take the
     // runtime's own error from its log file instead of a pipe the process would keep open.
@@ -99,25 +116,46 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
 }
 
 /**
- * `exec -t` without a client terminal, and `exec -d -t`: berth-monitor --exec-tty runs `runtime exec --detach --tty
- * --console-socket` and relays the pty to our stdout (detached: to nowhere, from a process of its own); it exits with
- * the process's code (detached: 0 once the process runs), and reports a runtime failure on fd 3.
+ * `exec -t` without a client terminal, `exec -d -t`, and `exec -it` (mode stdin): berth-monitor --exec-tty runs
+ * `runtime exec --detach --tty --console-socket` and relays the pty to our stdout (detached: to nowhere, from a
+ * process of its own; stdin: also our input to the process); it exits with the process's code (detached: 0 once the
+ * process runs), and reports a runtime failure on fd 3.
  */
-function relayTty(runtime: OciRuntime, id: string, dir: string, file: string, detach: boolean): ExecHandle {
+function relayTty(runtime: OciRuntime, id: string, dir: string, file: string, mode: 'output' | 'detach' | 'stdin'): ExecHandle {
   const tag = basename(file, '.json');
   const pidFile = join(dir, `${tag}.pid`);
+  const detach = mode === 'detach';
   const child = spawnProcess(monitorPath(), [
     '--exec-tty', '--runtime', runtime.bin, '--runtime-root', runtime.root, '--id', id, '--dir', dir,
-    '--process', file, '--pid-file', pidFile, '--console-name', `${tag}.sock`, '--sync-fd', '3', ...(detach ? ['--detach'] : []),
-  ], detach ? ['ignore', 'ignore', 'ignore', 'pipe'] : ['ignore', 'inherit', 'inherit', 'pipe'], { detached: detach });
+    '--process', file, '--pid-file', pidFile, '--console-name', `${tag}.sock`, '--sync-fd', '3',
+    ...(detach ? ['--detach'] : mode === 'stdin' ? ['--stdin'] : []),
+  ], detach ? ['ignore', 'ignore', 'ignore', 'pipe'] : [mode === 'stdin' ? 'pipe' : 'ignore', 'inherit', 'inherit', 'pipe'], { detached: detach });
   let sync = '';
   const fd3 = child.stdio[3] as Readable;
   fd3.setEncoding('utf8');
-  fd3.on('data', (d: string) => {
-    sync += d;
+  // The relay takes SIGUSR1 as "detach" once it has reported (its signal mask is set by then).
+  const synced = new Promise<void>((resolve) => {
+    fd3.on('data', (d: string) => {
+      sync += d;
+      if (sync.includes('\n')) resolve();
+    });
+    fd3.on('close', () => resolve());
+    child.on('exit', () => resolve());
   });
+  child.stdin?.on('error', () => undefined); // the relay is gone: its exit says why
+  const stdio = mode === 'stdin' ? {
+    input: child.stdin!,
+    detach: async () => {
+      await synced;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1');
+      child.stdin!.destroy();
+      fd3.destroy();
+      child.unref();
+    },
+  } : {};
   return {
     child,
+    ...stdio,
     failure: () => {
       try {
         return (JSON.parse(sync.split('\n')[0] ?? '') as { error?: string }).error;

@@ -12,6 +12,19 @@ export interface AttachStreams {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Filters stdin on its way to the container (the client's detach keys): returns what to send, and whether the
+   * client detaches. Detaching closes the connection fully, which leaves the container's stdin open.
+   */
+  filter?: (chunk: Buffer) => { forward: Buffer; detach: boolean };
+  /** Bytes a filter still holds when stdin ends: sent before the end of input. */
+  flush?: () => Buffer;
+}
+
+/** How an attachment ended: the container's exit record (if the monitor sent one), or a detach by the client. */
+export interface AttachEnd {
+  exit?: ExitRecord;
+  detached: boolean;
 }
 
 /**
@@ -34,11 +47,12 @@ export function connectAttach(socketPath: string): Promise<Socket> {
   });
 }
 
-/** Pumps a connected attach socket until the monitor closes it; resolves with the exit record if one came. */
-export function pumpAttach(sock: Socket, io: AttachStreams): Promise<ExitRecord | undefined> {
+/** Pumps a connected attach socket until the monitor closes it or the client detaches. */
+export function pumpAttach(sock: Socket, io: AttachStreams): Promise<AttachEnd> {
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     let exit: ExitRecord | undefined;
+    let detached = false;
     sock.on('data', (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       while (buf.length >= 8) {
@@ -59,13 +73,30 @@ export function pumpAttach(sock: Socket, io: AttachStreams): Promise<ExitRecord 
       }
     });
     if (io.stdin) {
-      io.stdin.on('data', (d) => sock.write(d));
-      io.stdin.on('end', () => sock.end());
+      io.stdin.on('data', (d: Buffer) => {
+        if (detached) return;
+        if (!io.filter) {
+          sock.write(d);
+          return;
+        }
+        const { forward, detach } = io.filter(d);
+        if (forward.length) sock.write(forward);
+        if (detach) {
+          detached = true;
+          sock.destroy(); // a full close: the monitor leaves the container's stdin open
+        }
+      });
+      io.stdin.on('end', () => {
+        if (detached) return;
+        const rest = io.flush?.();
+        if (rest?.length) sock.write(rest);
+        sock.end();
+      });
     }
     const done = () => {
       io.stdin?.removeAllListeners('data');
       if (io.stdin && 'pause' in io.stdin) (io.stdin as NodeJS.ReadStream).pause();
-      resolve(exit);
+      resolve({ detached, ...(exit && !detached ? { exit } : {}) });
     };
     // The monitor closes the connection after the exit frame; with allowHalfOpen the socket would stay
     // half-open (and no longer keep the event loop alive), so finish it here.

@@ -6,7 +6,10 @@ import { execInContainer } from '../../engine/exec.js';
 import { parseEnvFile } from '../../engine/create.js';
 import { isBerthError } from '../../base/errors.js';
 import { errorMessage } from '../exit.js';
-import { notATty } from '../session.js';
+import { notATty, ttySize, reportDetached, DETACH_KEYS_FLAG } from '../session.js';
+import { DetachMatcher, parseDetachKeys } from '../detach-keys.js';
+import type { ExecHandle } from '../../engine/exec.js';
+import type { CliContext } from '../context.js';
 import { classifyStartError } from '../../runtime/runc.js';
 
 /**
@@ -26,6 +29,7 @@ export const exec: Command = {
       { name: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
       { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' },
       { name: 'privileged', type: 'bool', description: 'Give extended privileges to the command' },
+      DETACH_KEYS_FLAG,
     ],
   },
   startsProcess: true,
@@ -41,6 +45,7 @@ export const exec: Command = {
       return 1;
     };
     let started;
+    let keys: Buffer;
     try {
       ctx.engine().containers.resolve(ref!); // "No such container" before anything else, as Docker
       if (!detach && interactive && tty && notATty(ctx)) return 1;
@@ -55,21 +60,34 @@ export const exec: Command = {
         env.push(...parseEnvFile(text));
       }
       env.push(...flag.strs(p, 'env'));
-      // The runtime proxies the terminal through whichever of our stdio is one; with none, berth relays the pty.
-      const relayTty = tty && !detach && !ctx.stdin.isTTY && !ctx.stdout.isTTY && !ctx.stderr.isTTY;
+      keys = parseDetachKeys(flag.str(p, 'detach-keys') ?? '', 'escape'); // Docker checks them for every exec
+      // -it: berth-monitor relays the pty and berth the input (watching it for the detach keys). -t alone: the
+      // runtime proxies the terminal through whichever of our stdio is one; with none, berth-monitor relays the pty.
+      const relayStdin = tty && interactive && !detach;
+      const relayTty = tty && !detach && !relayStdin && !ctx.stdin.isTTY && !ctx.stdout.isTTY && !ctx.stderr.isTTY;
+      const size = relayStdin ? ttySize(ctx) : undefined;
       started = execInContainer(ctx.engine(), ref!, {
-        cmd, env, tty, interactive, detach, relayTty, privileged: flag.bool(p, 'privileged'),
-        ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
+        cmd, env, tty, interactive, detach, relayTty, relayStdin, privileged: flag.bool(p, 'privileged'),
+        ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}), ...(size ? { ttySize: size } : {}),
       });
     } catch (e) {
       if (!detach && (isBerthError(e, 'command-not-found') || isBerthError(e, 'cannot-invoke'))) throw e;
       return fail(errorMessage(e));
     }
     const { child, cleanup, failure } = started;
-    const code = await new Promise<number>((resolve) => {
+    const code = await new Promise<number | 'detached'>((resolve) => {
       child.on('error', () => resolve(126));
       child.on('close', (c, sig) => resolve(c ?? 128 + ((sig && constants.signals[sig]) || 0)));
+      if (started.input) relayInput(ctx, started, keys, () => resolve('detached'));
     });
+    if (started.input) {
+      ctx.stdin.setRawMode(false);
+      ctx.stdin.destroy();
+    }
+    if (code === 'detached') {
+      cleanup();
+      return reportDetached(ctx); // the process runs on, as after Docker's detach
+    }
     const why = failure();
     cleanup();
     if (detach && (code !== 0 || why !== undefined)) return fail(why ?? `exec failed: the runtime exited ${code}`);
@@ -81,3 +99,28 @@ export const exec: Command = {
     return code;
   },
 };
+
+/**
+ * `exec -it`: our terminal in raw mode, its input to the process through the relay, watching for the detach keys;
+ * `detached` runs once the relay let go of our terminal.
+ */
+function relayInput(ctx: CliContext, h: ExecHandle, keys: Buffer, detached: () => void): void {
+  const stdin = ctx.stdin;
+  const input = h.input!;
+  const matcher = new DetachMatcher(keys);
+  stdin.setRawMode(true);
+  stdin.on('data', (d: Buffer) => {
+    const { forward, detach } = matcher.push(d);
+    if (forward.length) input.write(forward);
+    if (detach) {
+      stdin.removeAllListeners('data');
+      stdin.pause();
+      void h.detach!().then(detached);
+    }
+  });
+  stdin.on('end', () => {
+    const rest = matcher.flush();
+    if (rest.length) input.write(rest);
+    input.end();
+  });
+}

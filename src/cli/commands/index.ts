@@ -15,10 +15,11 @@ import { version, info } from './version.js';
 import { build } from './build.js';
 import { builderPrune } from './builder-prune.js';
 import { systemDf } from './system-df.js';
+import { attach } from './attach.js';
 
 /** Every command by its full name; two-word names are "group verb". */
 export const COMMANDS: Record<string, Command> = {
-  run, create, start, stop, restart, kill, rm, wait, pause, unpause, rename, ps, inspect, logs, exec, top, stats,
+  run, create, start, stop, restart, kill, rm, wait, pause, unpause, rename, ps, inspect, logs, exec, attach, top, stats,
   diff, commit, export: exportCmd, cp,
   images, tag, rmi, history, import: importCmd, load, save,
   'image inspect': imageInspectCmd, 'image prune': imagePrune,
@@ -33,7 +34,7 @@ export const ALIASES: Record<string, string> = {
   'container run': 'run', 'container create': 'create', 'container start': 'start', 'container stop': 'stop',
   'container restart': 'restart', 'container kill': 'kill', 'container rm': 'rm', 'container remove': 'rm',
   'container wait': 'wait', 'container pause': 'pause', 'container unpause': 'unpause', 'container rename': 'rename',
-  'container ls': 'ps', 'container list': 'ps', 'container ps': 'ps', 'container logs': 'logs', 'container exec': 'exec',
+  'container ls': 'ps', 'container list': 'ps', 'container ps': 'ps', 'container logs': 'logs', 'container exec': 'exec', 'container attach': 'attach',
   'container top': 'top', 'container stats': 'stats', 'container diff': 'diff', 'container commit': 'commit',
   'container export': 'export', 'container cp': 'cp',
   'image ls': 'images', 'image list': 'images', 'image tag': 'tag', 'image rm': 'rmi', 'image remove': 'rmi',

@@ -11,7 +11,8 @@ import {
 import type { ContainerRecord } from '../../engine/container.js';
 import { connectAttach } from '../../runtime/attach.js';
 import { waitMonitorGone } from '../../engine/monitor-state.js';
-import { attachSession, ttySize, notATty } from '../session.js';
+import { attachSession, ttySize, notATty, DETACH_KEYS_FLAG } from '../session.js';
+import { parseDetachKeys } from '../detach-keys.js';
 import { cleanupCommand } from './cleanup.js';
 import { parseBytes } from '../../base/units.js';
 import { errorMessage } from '../exit.js';
@@ -50,6 +51,7 @@ export const start: Command = {
     flags: [
       { name: 'attach', short: 'a', type: 'bool', description: "Attach STDOUT/STDERR and forward signals" },
       { name: 'interactive', short: 'i', type: 'bool', description: "Attach container's STDIN" },
+      DETACH_KEYS_FLAG,
     ],
   },
   // Docker's start reports every failure with exit 1, also a command that cannot be found.
@@ -61,6 +63,7 @@ export const start: Command = {
       const rec = engine.containers.resolve(p.args[0]!);
       const stdin = flag.bool(p, 'interactive') && rec.Config.OpenStdin;
       if (stdin && rec.Config.Tty && notATty(ctx)) return 1;
+      const detachKeys = parseDetachKeys(flag.str(p, 'detach-keys') ?? ''); // Docker's attach refuses bad ones before the start
       const size = rec.Config.Tty ? ttySize(ctx) : undefined;
       const started = await startContainer(engine, rec.Id, { attach: true, ...(size ? { ttySize: size } : {}), ...autoRemoveExit(ctx, rec) });
       let sock = started.attach;
@@ -72,7 +75,8 @@ export const start: Command = {
           return (await waitExit(engine, rec.Id))?.State.ExitCode ?? 0; // it exited meanwhile
         }
       }
-      return attachSession(ctx, engine, started.rec, sock, { stdin, autoRemove: rec.HostConfig.AutoRemove });
+      const code = await attachSession(ctx, engine, started.rec, sock, { stdin, autoRemove: rec.HostConfig.AutoRemove, detachKeys });
+      return code === 'detached' ? 0 : code; // Docker's start -a detaches silently
     }
     const failed: string[] = [];
     for (const ref of p.args) {
