@@ -1342,21 +1342,112 @@ static bool read_some(int fd, char *err, size_t *errlen)
 	}
 }
 
+/* Listens on CTRDIR/name for the runtime's pty master; arg gets the path for --console-socket. -1 with errno. */
+static int console_listen(const char *name, char *arg, size_t cap)
+{
+	int fd = unix_listen(name, 1);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_un sa;
+	ctr_sockaddr(&sa, name, getpid());
+	snprintf(arg, cap, "%s", sa.sun_path);
+	return fd;
+}
+
+/* One step of taking the pty master into master_fd, never blocking: accept the runtime's connection, receive. */
+static void console_step(int clisten, int *cconn)
+{
+	if (*cconn < 0)
+		*cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (*cconn >= 0) {
+		int fd = recv_fd(*cconn);
+		if (fd >= 0)
+			master_fd = fd;
+		else if (fd == -1)
+			xclose(cconn);
+	}
+}
+
+/*
+ * A runtime invocation (create, run, exec) until it exits: its stderr is error text, and with a console socket the
+ * pty master arrives meanwhile (into master_fd).
+ */
+struct runtime_call {
+	pid_t pid;
+	int err_fd; /* read end of the runtime's stderr, non-blocking */
+	bool err_is_ctr; /* err_fd is already the container's stderr: read only after a failure of the runtime */
+	int out_fd; /* a pipe kept drained while the runtime runs (-1: none) */
+	const char *console; /* CTRDIR/console is the console socket (NULL: none) */
+	int clisten, cconn; /* its listening socket and the runtime's connection to it (-1: none) */
+	int status; /* the runtime's wait status */
+	bool err_open, out_open;
+	char errtext[ERR_TEXT_MAX];
+	size_t errlen;
+};
+
+/* Waits for the runtime to exit, collecting its error text and the pty master; -1 (errno set) when poll failed. */
+static int runtime_wait(struct runtime_call *w)
+{
+	w->status = 0;
+	w->errlen = 0;
+	w->err_open = true;
+	w->out_open = w->out_fd >= 0;
+	for (;;) {
+		pid_t p = waitpid(w->pid, &w->status, WNOHANG);
+		if (p == w->pid || (p < 0 && errno == ECHILD))
+			return 0;
+		struct pollfd pfd[4];
+		int np = 0;
+		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+		if (w->err_open && !w->err_is_ctr)
+			pfd[np++] = (struct pollfd){ .fd = w->err_fd, .events = POLLIN };
+		if (w->out_open)
+			pfd[np++] = (struct pollfd){ .fd = w->out_fd, .events = POLLIN };
+		if (w->clisten >= 0 && master_fd < 0)
+			pfd[np++] = (struct pollfd){ .fd = w->cconn >= 0 ? w->cconn : w->clisten, .events = POLLIN };
+		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
+			return -1;
+		drain_sigfd();
+		if (w->err_open && !w->err_is_ctr)
+			w->err_open = read_some(w->err_fd, w->errtext, &w->errlen);
+		if (w->out_open) /* runc prints nothing there; the container cannot yet */
+			w->out_open = read_some(w->out_fd, NULL, NULL);
+		if (w->clisten >= 0 && master_fd < 0)
+			console_step(w->clisten, &w->cconn);
+	}
+}
+
+/*
+ * After runtime_wait: the rest of the error text, a pty master sent just before the exit, then the console socket
+ * is closed and removed. Returns whether the runtime failed.
+ */
+static bool runtime_wait_end(struct runtime_call *w)
+{
+	bool failed = !WIFEXITED(w->status) || WEXITSTATUS(w->status) != 0;
+	if (w->err_open && (failed || !w->err_is_ctr))
+		read_some(w->err_fd, w->errtext, &w->errlen);
+	if (w->clisten >= 0 && master_fd < 0) /* runc sent it before exiting: it is waiting in the socket */
+		console_step(w->clisten, &w->cconn);
+	xclose(&w->cconn);
+	xclose(&w->clisten);
+	if (w->console)
+		unlinkat(dir_fd, w->console, 0);
+	return failed;
+}
+
 static void create_container(void)
 {
 	int in_r = -1, in_w = -1, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
-	int clisten = -1, cconn = -1;
+	struct runtime_call rt = { .clisten = -1, .cconn = -1 };
 	char console_arg[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	if (pipe2(err_p, O_CLOEXEC) < 0)
 		fatal_setup("pipe");
 	if (opt.tty) {
-		clisten = unix_listen("console.sock", 1);
-		if (clisten < 0)
+		rt.console = "console.sock";
+		rt.clisten = console_listen(rt.console, console_arg, sizeof console_arg);
+		if (rt.clisten < 0)
 			fatal_setup("console socket");
-		struct sockaddr_un sa;
-		ctr_sockaddr(&sa, "console.sock", getpid());
-		snprintf(console_arg, sizeof console_arg, "%s", sa.sun_path);
 	} else {
 		if (pipe2(out_p, O_CLOEXEC) < 0)
 			fatal_setup("pipe");
@@ -1406,65 +1497,21 @@ static void create_container(void)
 	if (out_p[0] >= 0)
 		set_nonblock(out_p[0]);
 
-	/* Until runc exits, its stderr is error text; in tty mode the pty master arrives meanwhile. */
-	char errtext[ERR_TEXT_MAX];
-	size_t errlen = 0;
-	int st = 0;
-	bool err_open = true, out_open = out_p[0] >= 0;
-	for (;;) {
-		pid_t w = waitpid(rp, &st, WNOHANG);
-		if (w == rp || (w < 0 && errno == ECHILD))
-			break;
-		struct pollfd pfd[5];
-		int np = 0;
-		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
-		/* With --start the container may already write: its output stays in the pipes for the main loop. */
-		if (err_open && (!opt.start || opt.tty))
-			pfd[np++] = (struct pollfd){ .fd = err_p[0], .events = POLLIN };
-		if (out_open && !opt.start)
-			pfd[np++] = (struct pollfd){ .fd = out_p[0], .events = POLLIN };
-		if (clisten >= 0 && cconn < 0 && master_fd < 0)
-			pfd[np++] = (struct pollfd){ .fd = clisten, .events = POLLIN };
-		if (cconn >= 0 && master_fd < 0)
-			pfd[np++] = (struct pollfd){ .fd = cconn, .events = POLLIN };
-		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
-			fatal_setup("poll");
-		drain_sigfd();
-		if (err_open && (!opt.start || opt.tty))
-			err_open = read_some(err_p[0], errtext, &errlen);
-		if (out_open && !opt.start)
-			out_open = read_some(out_p[0], NULL, NULL); /* runc prints nothing there; the container cannot yet */
-		if (clisten >= 0 && cconn < 0 && master_fd < 0)
-			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cconn >= 0 && master_fd < 0) {
-			int fd = recv_fd(cconn);
-			if (fd >= 0)
-				master_fd = fd;
-			else if (fd == -1)
-				xclose(&cconn);
-		}
-	}
-	/* On success with --start (non-tty) the stderr pipe belongs to the running container: leave it. */
-	bool failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
-	if (err_open && (failed || !opt.start || opt.tty))
-		read_some(err_p[0], errtext, &errlen);
-	if (opt.tty && master_fd < 0) { /* runc sent it before exiting: it is waiting in the socket */
-		if (cconn < 0)
-			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cconn >= 0) {
-			int fd = recv_fd(cconn);
-			if (fd >= 0)
-				master_fd = fd;
-		}
-	}
-	xclose(&cconn);
-	xclose(&clisten);
-	if (opt.tty)
-		unlinkat(dir_fd, "console.sock", 0);
-
-	if (failed) {
+	/*
+	 * Until runc exits, its stderr is error text; in tty mode the pty master arrives meanwhile. With --start the
+	 * container may already write: its output stays in the pipes for the main loop (and on success, non-tty, the
+	 * stderr pipe belongs to the running container: it is left alone).
+	 */
+	rt.pid = rp;
+	rt.err_fd = err_p[0];
+	rt.err_is_ctr = opt.start && !opt.tty;
+	rt.out_fd = opt.start ? -1 : out_p[0];
+	if (runtime_wait(&rt) < 0)
+		fatal_setup("poll");
+	if (runtime_wait_end(&rt)) {
 		char msg[ERR_TEXT_MAX];
-		runtime_message(errtext, errlen, msg, sizeof msg);
+		runtime_message(rt.errtext, rt.errlen, msg, sizeof msg);
+		int st = rt.status;
 		if (msg[0] == 0) {
 			if (WIFSIGNALED(st))
 				snprintf(msg, sizeof msg, "%s create: killed by signal %d", opt.runtime, WTERMSIG(st));
@@ -1870,13 +1917,11 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 	if (dir_fd < 0)
 		exec_fail_errno(opt.dir);
 
-	int clisten = unix_listen(console_name, 1), cconn = -1;
-	if (clisten < 0)
+	struct runtime_call rt = { .out_fd = -1, .console = console_name, .cconn = -1 };
+	char console_arg[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	rt.clisten = console_listen(console_name, console_arg, sizeof console_arg);
+	if (rt.clisten < 0)
 		exec_fail_errno("console socket");
-	struct sockaddr_un sa;
-	ctr_sockaddr(&sa, console_name, getpid());
-	char console_arg[sizeof sa.sun_path];
-	snprintf(console_arg, sizeof console_arg, "%s", sa.sun_path);
 	int err_p[2];
 	if (pipe2(err_p, O_CLOEXEC) < 0) {
 		unlinkat(dir_fd, console_name, 0);
@@ -1896,57 +1941,16 @@ static _Noreturn void exec_tty_main(int argc, char **argv)
 	set_nonblock(err_p[0]);
 
 	/* Until runc exits, its stderr is error text; the pty master arrives on the console socket meanwhile. */
-	char errtext[ERR_TEXT_MAX];
-	size_t errlen = 0;
-	int st = 0;
-	bool err_open = true;
-	for (;;) {
-		pid_t w = waitpid(rp, &st, WNOHANG);
-		if (w == rp || (w < 0 && errno == ECHILD))
-			break;
-		struct pollfd pfd[3];
-		int np = 0;
-		pfd[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
-		if (err_open)
-			pfd[np++] = (struct pollfd){ .fd = err_p[0], .events = POLLIN };
-		if (master_fd < 0)
-			pfd[np++] = (struct pollfd){ .fd = cconn >= 0 ? cconn : clisten, .events = POLLIN };
-		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR)
-			break;
-		drain_sigfd();
-		if (err_open)
-			err_open = read_some(err_p[0], errtext, &errlen);
-		if (master_fd < 0 && cconn < 0)
-			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (master_fd < 0 && cconn >= 0) {
-			int fd = recv_fd(cconn);
-			if (fd >= 0)
-				master_fd = fd;
-			else if (fd == -1)
-				xclose(&cconn);
-		}
-	}
-	if (err_open)
-		read_some(err_p[0], errtext, &errlen);
+	rt.pid = rp;
+	rt.err_fd = err_p[0];
+	runtime_wait(&rt); /* a failed poll just ends the wait */
+	bool failed = runtime_wait_end(&rt);
 	xclose(&err_p[0]);
-	if (master_fd < 0) { /* runc sent it before exiting: it is waiting in the socket */
-		if (cconn < 0)
-			cconn = accept4(clisten, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cconn >= 0) {
-			int fd = recv_fd(cconn);
-			if (fd >= 0)
-				master_fd = fd;
-		}
-	}
-	xclose(&cconn);
-	xclose(&clisten);
-	unlinkat(dir_fd, console_name, 0);
-
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (failed) {
 		char msg[ERR_TEXT_MAX];
-		runtime_message(errtext, errlen, msg, sizeof msg);
+		runtime_message(rt.errtext, rt.errlen, msg, sizeof msg);
 		if (msg[0] == 0)
-			snprintf(msg, sizeof msg, "%s exec: exit status %d", opt.runtime, wait_code(st));
+			snprintf(msg, sizeof msg, "%s exec: exit status %d", opt.runtime, wait_code(rt.status));
 		exec_fail(msg);
 	}
 
