@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdirSync, rmSync, rmdirSync, existsSync, statSync, lstatSync, readlinkSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, rmdirSync, existsSync, statSync, lstatSync } from 'node:fs';
 import { join, posix, basename } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -7,6 +7,7 @@ import { invalidArgument, notFound } from '../base/errors.js';
 import { isMountPoint, mountOverlay, unmount } from '../sys/mount.js';
 import { listChanges, writeLayerTar, writeTreeTar, type Change, type TreeTarOptions } from '../storage/changes.js';
 import { applyLayer, lookupLower, splitEntryName } from '../storage/apply.js';
+import { walkPath } from '../storage/rootpath.js';
 import { readTar, TarWriter, type TarEntry } from '../image/tar.js';
 import { applyChanges } from '../image/changes.js';
 import { parseReference } from '../image/reference.js';
@@ -271,32 +272,16 @@ export interface ResolvedPath {
  * looked up in the mount with the longest destination that prefixes it (else in the root), symlinks are followed
  * (absolute ones from the container's "/", so also out of a mount into the root or another mount), ".." never climbs
  * above "/". The result is always inside `root` or a mount's source. The final component's symlink is followed
- * unless `followFinal` is false. Missing components are kept as they are. With no mounts this is resolveInRoot.
+ * unless `followFinal` is false. Missing components are kept as they are. Errors are walkPath's (ELOOP); with no mounts
+ * this is resolveInRoot.
  */
 export function resolveContainerPath(root: string, mounts: readonly CpMount[], path: string, followFinal = true): ResolvedPath {
-  const parts = posix.normalize('/' + path).split('/').filter(Boolean);
-  const resolved: string[] = [];
-  let hops = 0;
-  while (parts.length > 0) {
-    const part = parts.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const cpath = '/' + [...resolved, part].join('/');
+  const lookup = (cpath: string) => {
     const { host, mount } = backing(root, mounts, cpath);
     // A mount's own root is not a symlink of the container (the kernel resolved its source when mounting).
-    if ((parts.length > 0 || followFinal) && mount?.destination !== cpath && isSymlink(host)) {
-      if (++hops > 255) throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: 'ELOOP' });
-      const target = readlinkSync(host);
-      if (target.startsWith('/')) resolved.length = 0;
-      parts.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    resolved.push(part);
-  }
-  const p = '/' + resolved.join('/');
+    return mount?.destination === cpath ? undefined : host;
+  };
+  const p = walkPath(path, lookup, followFinal);
   return { path: p, ...backing(root, mounts, p) };
 }
 

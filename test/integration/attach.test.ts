@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Berth, BERTH } from '../lib/berth.js';
+import { until } from '../lib/until.js';
 
 // Detach keys and `attach`, driven through a real pseudo-terminal: util-linux `script` gives berth a terminal on
 // all of its stdio and copies what the test writes to its stdin onto that terminal, as a user typing.
@@ -53,16 +54,6 @@ async function onTerminal(b: Berth, args: string[], steps: Step[], timeoutMs = 2
   } finally {
     child.stdin.end();
     if (child.exitCode === null) child.kill('SIGKILL');
-  }
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
   }
 }
 

@@ -1,11 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Berth, BERTH, type Result } from '../lib/berth.js';
+import { Berth, runAsync } from '../lib/berth.js';
+import { writeBuildContext } from '../lib/build-context.js';
+import { until } from '../lib/until.js';
 
 // RUN --mount=type=cache through real builds: sharing=locked steps never overlap (parallel stages of one build, and
 // two `berth build` processes on one root), shared ones do, private ones get their own directory when the cache is
@@ -15,33 +17,7 @@ import { Berth, BERTH, type Result } from '../lib/berth.js';
 const work = mkdtempSync(join(tmpdir(), 'berth-cache-mounts-test-'));
 let seq = 0;
 
-function context(dockerfile: string): string {
-  const dir = join(work, `ctx-${++seq}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-  return dir;
-}
-
-function runAsync(b: Berth, args: string[]): { child: ChildProcess; done: Promise<Result>; stderr: () => string } {
-  const child = spawn(BERTH, ['--root', b.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Result>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
-  return { child, done, stderr: () => stderr };
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const context = (dockerfile: string): string => writeBuildContext(join(work, `ctx-${++seq}`), { Dockerfile: dockerfile });
 
 /** Builds and returns the image's file at `path` (read with `berth run`). */
 function buildAndRead(b: Berth, dockerfile: string, path: string, extra: string[] = []): string {
@@ -132,7 +108,7 @@ describe('RUN --mount=type=cache', { concurrency: false }, () => {
     for (const sharing of ['locked', 'shared']) {
       const dir = context(df(sharing));
       const first = runAsync(b, ['build', '--progress', 'plain', '--build-arg', 'ME=one', dir]);
-      await until('the first build to start its RUN', () => /one-start/.test(first.stderr()));
+      await until('the first build to start its RUN', () => /one-start/.test(first.stderr()), 20_000);
       const second = runAsync(b, ['build', '--progress', 'plain', '--build-arg', 'ME=two', dir]);
       const [r1, r2] = await Promise.all([first.done, second.done]);
       assert.equal(r1.code, 0, r1.stderr);
@@ -180,9 +156,9 @@ describe('RUN --mount=type=cache', { concurrency: false }, () => {
     const a = runAsync(b, ['build', '--progress', 'plain', holder('a')]);
     let w: ReturnType<typeof runAsync> | undefined;
     try {
-      await until('the first build to hold the cache', () => held(a, 'a'));
+      await until('the first build to hold the cache', () => held(a, 'a'), 20_000);
       w = runAsync(b, ['build', '--progress', 'plain', holder('w')]);
-      await until('the second build to reach the step', () => /RUN --mount=type=cache,id=lk-1/.test(w!.stderr()));
+      await until('the second build to reach the step', () => /RUN --mount=type=cache,id=lk-1/.test(w!.stderr()), 20_000);
       await sleep(1500);
       assert.ok(!held(w, 'w'), `the second build must wait for the locked cache:\n${w.stderr()}`);
       // Interrupted while waiting: it stops at once.

@@ -1,41 +1,26 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Berth, BERTH, type Result } from '../lib/berth.js';
+import { Berth, runAsync } from '../lib/berth.js';
+import { writeBuildContext, type FileSpec } from '../lib/build-context.js';
 
 // `berth build` through the real CLI: the image config and history a Dockerfile makes, the Dockerfile syntax,
 // COPY/ADD semantics, .dockerignore, multi-stage plans and parallel stages, the content-addressed cache and its
 // explanations, reproducible images, build secrets (never in a layer, the config, the history or the output),
 // malformed input and failing steps, contexts on stdin, and interrupted builds that must leave nothing behind.
 
-type FileSpec = string | Buffer | { link: string } | { data: string | Buffer; mode: number };
-
 const work = mkdtempSync(join(tmpdir(), 'berth-build-test-'));
 let ctxSeq = 0;
 
 /** A build context directory made of files (a Dockerfile among them, usually). */
-function context(files: Record<string, FileSpec>): string {
-  const dir = join(work, `ctx-${++ctxSeq}`);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, spec] of Object.entries(files)) {
-    const p = join(dir, name);
-    mkdirSync(dirname(p), { recursive: true });
-    if (typeof spec === 'string' || Buffer.isBuffer(spec)) writeFileSync(p, spec);
-    else if ('link' in spec) symlinkSync(spec.link, p);
-    else {
-      writeFileSync(p, spec.data);
-      chmodSync(p, spec.mode);
-    }
-  }
-  return dir;
-}
+const context = (files: Record<string, FileSpec>): string => writeBuildContext(join(work, `ctx-${++ctxSeq}`), files);
 
 /** Build steps from plain progress output: each "#N [stage i/n] TEXT" with the lines that followed it. */
 function steps(out: string): { name: string; lines: string[] }[] {
@@ -56,19 +41,6 @@ function step(out: string, text: string): { cached: boolean; miss?: string; line
   assert.ok(s, `no step "${text}" in:\n${out}`);
   const miss = s.lines.find((l) => l.startsWith('cache miss: '));
   return { cached: s.lines.includes('CACHED'), ...(miss ? { miss: miss.slice('cache miss: '.length) } : {}), lines: s.lines };
-}
-
-function runAsync(b: Berth, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: Promise<Result>; stderr: () => string } {
-  const child = spawn(BERTH, ['--root', b.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Result>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
-  return { child, done, stderr: () => stderr };
 }
 
 /** Whether the process that made a `<prefix><pid>-<random>` name is gone (names of live builds, maybe other roots', are not leftovers). */

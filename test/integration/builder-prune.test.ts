@@ -1,10 +1,11 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Berth } from '../lib/berth.js';
+import { writeBuildContext } from '../lib/build-context.js';
 
 // `berth builder prune` through the real CLI, against real builds: what each mode and flag removes (seen by
 // rebuilding: CACHED or "cache miss"), Docker's prompt and output, invalid flags; and `system df -v`'s build
@@ -14,12 +15,7 @@ const work = mkdtempSync(join(tmpdir(), 'berth-prune-test-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 let seq = 0;
 
-function context(dockerfile: string): string {
-  const dir = join(work, `ctx-${++seq}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-  return dir;
-}
+const context = (dockerfile: string): string => writeBuildContext(join(work, `ctx-${++seq}`), { Dockerfile: dockerfile });
 
 /** A fresh root with busybox; checked for kernel leftovers and removed after the test. */
 function berth(t: { after: (fn: () => void) => void }): Berth {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Berth, BERTH, type Result } from '../lib/berth.js';
+import { Berth, BERTH, runAsync, type Result } from '../lib/berth.js';
 import { makeBusyboxTar, tempDir } from '../lib/busybox-rootfs.js';
 import { TarWriter, type TarEntry } from '../../src/image/tar.js';
 
@@ -46,19 +46,6 @@ async function dockerArchive(images: { layers: Buffer[]; tags: string[]; cmd?: s
   }
   items.push({ name: 'manifest.json', data: JSON.stringify(manifest) });
   return tarOf(items);
-}
-
-/** Runs berth without blocking the event loop (for commands running at the same time). */
-function runAsync(b: Berth, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BERTH, ['--root', b.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
 }
 
 /** What "the store" is on disk: index, blobs, unpacked layers, temp files and leases. */
@@ -406,11 +393,11 @@ describe('images', () => {
     const dangling = b.ok(['import', busyTar]);
     b.ok(['tag', 'busybox', 'victim:1']);
     const runs = [
-      ...[1, 2, 3, 4].map((i) => runAsync(b, ['import', '-c', `ENV N=${i}`, busyTar, `par:${i}`])),
-      runAsync(b, ['image', 'prune', '-f']),
-      runAsync(b, ['rmi', 'victim:1']),
-      runAsync(b, ['tag', 'busybox', 'par:tagged']),
-      runAsync(b, ['images', '-q']),
+      ...[1, 2, 3, 4].map((i) => runAsync(b, ['import', '-c', `ENV N=${i}`, busyTar, `par:${i}`]).done),
+      runAsync(b, ['image', 'prune', '-f']).done,
+      runAsync(b, ['rmi', 'victim:1']).done,
+      runAsync(b, ['tag', 'busybox', 'par:tagged']).done,
+      runAsync(b, ['images', '-q']).done,
     ];
     const results = await Promise.all(runs);
     for (const r of results) assert.equal(r.code, 0, r.stderr);
@@ -426,11 +413,11 @@ describe('images', () => {
 
     // and again, with everything being removed while images are added
     const more = await Promise.all([
-      runAsync(b, ['rmi', 'par:1', 'par:2']),
-      runAsync(b, ['import', busyTar, 'late:1']),
-      runAsync(b, ['image', 'prune', '-a', '-f']),
-      runAsync(b, ['rmi', 'par:3']),
-      runAsync(b, ['import', '-c', 'ENV N=5', busyTar, 'late:2']),
+      runAsync(b, ['rmi', 'par:1', 'par:2']).done,
+      runAsync(b, ['import', busyTar, 'late:1']).done,
+      runAsync(b, ['image', 'prune', '-a', '-f']).done,
+      runAsync(b, ['rmi', 'par:3']).done,
+      runAsync(b, ['import', '-c', 'ENV N=5', busyTar, 'late:2']).done,
     ]);
     for (const r of more) assert.ok(r.code === 0 || /No such image/.test(r.stderr), r.stderr);
     assertConsistent(b);

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Berth, BERTH } from '../lib/berth.js';
+import { until } from '../lib/until.js';
 
 // The container lifecycle through the real berth CLI: PID 1 and --init, run -it under a real pseudo-terminal,
 // stop/kill/restart/start/wait/rm, detached containers that outlive the CLI, logs, exec and signal proxying.
@@ -105,16 +105,6 @@ function printed(child: ChildProcess, text: string, timeoutMs = 10_000): Promise
       }
     });
   });
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 function timed<T>(fn: () => T): [T, number] {

@@ -1,4 +1,4 @@
-import { spawnSync, spawn, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, spawn, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,32 @@ export interface Result {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** A berth command running in the background. */
+export interface Running {
+  child: ChildProcess;
+  /** Its result once it has exited (code 128 if a signal ended it). */
+  done: Promise<Result>;
+  /** What it has printed on stderr so far. */
+  stderr: () => string;
+}
+
+/**
+ * Starts berth on b's root without waiting for it (for commands that run at the same time as others, or that a
+ * test interrupts), stdin closed, with `env` added to the environment.
+ */
+export function runAsync(b: Berth, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Running {
+  const child = spawn(BERTH, ['--root', b.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<Result>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+  return { child, done, stderr: () => stderr };
 }
 
 export class Berth {
