@@ -70,7 +70,7 @@ function firstPositional(args: string[]): number {
 
 function topHelp(): string {
   const lines = Object.entries(COMMANDS)
-    .filter(([n]) => !n.includes(' ') || n.startsWith('image ') || n.startsWith('volume ') || n.startsWith('container prune'))
+    .filter(([n]) => !n.includes(' ') || /^(image|volume|system|builder) /.test(n) || n.startsWith('container prune'))
     .filter(([n]) => n !== 'container cleanup')
     .map(([n, c]) => `  ${n.padEnd(18)} ${c.spec.description}`);
   return `\nUsage:  berth [OPTIONS] COMMAND\n\nA container engine with Docker's commands, flags and exit codes\n\nCommands:\n${lines.join('\n')}\n\nGlobal Options:\n  --root string      State directory (default "/var/lib/berth", or $BERTH_ROOT)\n  --runtime string   OCI runtime binary (default "runc")\n  -D, --debug        Enable debug output\n  -v, --version      Print version information and quit\n\nRun 'berth COMMAND --help' for more information on a command.\n`;

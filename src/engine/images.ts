@@ -6,6 +6,7 @@ import { importRootfs, type ImportOptions } from '../image/importer.js';
 import { loadArchive, type LoadResult } from '../image/archive.js';
 import type { Engine } from './engine.js';
 import { withLockSync } from '../base/fsutil.js';
+import { NO_FILTER, pruneFilterMatches, type PruneFilter } from './prune-filter.js';
 
 /** Image use cases over the store: Docker's rmi rules, prune, and the unpacked-layer GC that follows both. */
 
@@ -129,18 +130,19 @@ export async function loadImages(engine: Engine, input: AsyncIterable<Buffer>): 
   }
 }
 
-/** `image prune`: dangling images (or with `all`, every image no container uses). */
-export function pruneImages(engine: Engine, all: boolean): { deleted: string[]; untagged: string[]; freed: number } {
-  return withLockSync(engine.paths.lock('images'), () => pruneImagesLocked(engine, all));
+/** `image prune`: dangling images (or with `all`, every image no container uses) that the filter lets go. */
+export function pruneImages(engine: Engine, all: boolean, filter: PruneFilter = NO_FILTER): { deleted: string[]; untagged: string[]; freed: number } {
+  return withLockSync(engine.paths.lock('images'), () => pruneImagesLocked(engine, all, filter));
 }
 
-function pruneImagesLocked(engine: Engine, all: boolean): { deleted: string[]; untagged: string[]; freed: number } {
+function pruneImagesLocked(engine: Engine, all: boolean, filter: PruneFilter): { deleted: string[]; untagged: string[]; freed: number } {
   const inUse = new Set(engine.containers.list().map((c) => c.Image));
   const deleted: string[] = [];
   const untagged: string[] = [];
   for (const img of engine.images.list()) {
     if (inUse.has(img.id)) continue;
     if (!all && img.repoTags.length > 0) continue;
+    if (!pruneFilterMatches(filter, img.config.created, img.config.config?.Labels)) continue;
     if (all) {
       try {
         engine.images.removeImage(img.id);

@@ -4,16 +4,7 @@ import { UsageError } from '../exit.js';
 import { humanSize } from '../../base/units.js';
 import { parseCachePruneFilters, splitFilterFlags } from '../../build/cache-prune.js';
 import { pruneBuildCache } from '../../engine/disk-usage.js';
-
-/** Reads one line of an answer from stdin ("" at end of input). */
-async function answer(stdin: NodeJS.ReadStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stdin) {
-    text += chunk.toString();
-    if (text.includes('\n')) break;
-  }
-  return text.split('\n')[0]!.trim();
-}
+import { confirm } from '../prompt.js';
 
 const WARNING_DANGLING = 'WARNING! This will remove all dangling build cache. Are you sure you want to continue?';
 const WARNING_ALL = 'WARNING! This will remove all build cache. Are you sure you want to continue?';
@@ -34,11 +25,7 @@ export const builderPrune: Command = {
     const all = flag.bool(p, 'all');
     // Checked before asking, so a mistyped filter never waits for an answer.
     const options = { all, ...parseCachePruneFilters(pairs, new Date()), keepBytes: flag.num(p, 'keep-storage') ?? 0 };
-    if (!flag.bool(p, 'force')) {
-      // Docker asks on stdout and reads the answer from stdin whether or not it is a terminal; only "y" confirms.
-      ctx.stdout.write(`${all ? WARNING_ALL : WARNING_DANGLING} [y/N] `);
-      if ((await answer(ctx.stdin)).toLowerCase() !== 'y') return 0;
-    }
+    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, all ? WARNING_ALL : WARNING_DANGLING))) return 0;
     const r = pruneBuildCache(ctx.engine(), options);
     if (r.deleted.length) ctx.stdout.write(`Deleted build cache objects:\n${r.deleted.map((id) => `${id}\n`).join('')}\n`);
     ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed, 4)}\n`);

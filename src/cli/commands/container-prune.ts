@@ -1,7 +1,6 @@
 import type { Command } from '../context.js';
-import { removeContainer } from '../../engine/lifecycle.js';
+import { pruneContainers } from '../../engine/prune.js';
 import { humanSize } from '../../base/units.js';
-import { execFile } from '../../sys/exec.js';
 
 export const containerPrune: Command = {
   spec: {
@@ -9,18 +8,9 @@ export const containerPrune: Command = {
     flags: [{ name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' }, { name: 'filter', type: 'strings', description: 'Provide filter values (e.g. "until=<timestamp>")' }],
   },
   async run(ctx) {
-    const engine = ctx.engine();
-    const removed: string[] = [];
-    let freed = 0;
-    for (const c of engine.containers.list()) {
-      if (c.State.Running) continue;
-      const r = await execFile('du', ['-sb', c.GraphDriver.Data.UpperDir], { check: false });
-      freed += Number(r.stdout.split('\t')[0]) || 0;
-      await removeContainer(engine, c.Id);
-      removed.push(c.Id);
-    }
-    if (removed.length) ctx.stdout.write(`Deleted Containers:\n${removed.join('\n')}\n\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(freed)}\n`);
+    const r = await pruneContainers(ctx.engine());
+    if (r.deleted.length) ctx.stdout.write(`Deleted Containers:\n${r.deleted.join('\n')}\n\n`);
+    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
     return 0;
   },
 };

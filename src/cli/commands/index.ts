@@ -15,6 +15,7 @@ import { version, info } from './version.js';
 import { build } from './build.js';
 import { builderPrune } from './builder-prune.js';
 import { systemDf } from './system-df.js';
+import { systemPrune } from './system-prune.js';
 import { attach } from './attach.js';
 
 /** Every command by its full name; two-word names are "group verb". */
@@ -26,7 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   'container inspect': containerInspect, 'container prune': containerPrune, 'container cleanup': cleanup,
   'volume create': volumeCreate, 'volume ls': volumeLs, 'volume inspect': volumeInspect, 'volume rm': volumeRm, 'volume prune': volumePrune,
   version, info, build,
-  'builder prune': builderPrune, 'system df': systemDf,
+  'builder prune': builderPrune, 'system df': systemDf, 'system prune': systemPrune,
 };
 
 /** Docker's alternative spellings. */

@@ -101,7 +101,7 @@ const asMap = (row: object) => new Map(Object.entries(row));
 
 export const systemDf: Command = {
   spec: {
-    name: 'system df', usage: 'berth system df [OPTIONS]', description: 'Show docker disk usage', maxArgs: 0,
+    name: 'system df', usage: 'berth system df [OPTIONS]', description: 'Show berth disk usage', maxArgs: 0,
     flags: [
       { name: 'format', type: 'string', description: 'Format output using a custom template' },
       { name: 'verbose', short: 'v', type: 'bool', description: 'Show detailed information on space usage' },

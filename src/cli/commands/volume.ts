@@ -6,7 +6,7 @@ import { forEach } from './lifecycle.js';
 import { parseLabels } from '../../engine/create.js';
 import { volumeUsers } from '../../engine/lifecycle.js';
 import { humanSize } from '../../base/units.js';
-import { execFile } from '../../sys/exec.js';
+import { pruneVolumes } from '../../engine/prune.js';
 
 const FORMAT = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template' };
 
@@ -75,11 +75,6 @@ export const volumeRm: Command = {
   },
 };
 
-async function dirSize(path: string): Promise<number> {
-  const r = await execFile('du', ['-sb', path], { check: false });
-  return Number(r.stdout.split('\t')[0]) || 0;
-}
-
 export const volumePrune: Command = {
   spec: {
     name: 'volume prune', usage: 'berth volume prune [OPTIONS]', description: 'Remove unused local volumes', maxArgs: 0,
@@ -87,19 +82,9 @@ export const volumePrune: Command = {
       { name: 'filter', type: 'strings', description: 'Provide filter values' }],
   },
   async run(ctx, p) {
-    const engine = ctx.engine();
-    const all = flag.bool(p, 'all');
-    let freed = 0;
-    const removed: string[] = [];
-    for (const v of engine.volumes.list()) {
-      if (!all && !v.Anonymous) continue;
-      if (volumeUsers(engine, v.Name).length) continue;
-      freed += await dirSize(v.Mountpoint);
-      engine.volumes.remove(v.Name, []);
-      removed.push(v.Name);
-    }
-    if (removed.length) ctx.stdout.write(`Deleted Volumes:\n${removed.join('\n')}\n\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(freed)}\n`);
+    const r = pruneVolumes(ctx.engine(), { all: flag.bool(p, 'all') });
+    if (r.deleted.length) ctx.stdout.write(`Deleted Volumes:\n${r.deleted.join('\n')}\n\n`);
+    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
     return 0;
   },
 };
