@@ -167,14 +167,26 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* x32Abi(): whether this kernel executes x32 system calls (getpid with the x32 bit set); false on non-x86_64. */
+/*
+ * x32Abi(): whether this process may execute x32 system calls: getpid with the x32 bit, made in a vfork child so that
+ * a seccomp filter without x32 (berth inside a berth container, systemd's SystemCallArchitectures=native), whose
+ * bad-architecture action kills the calling thread, cannot hit berth itself. False on non-x86_64.
+ */
 static napi_value js_x32abi(napi_env env, napi_callback_info info) {
   (void)info;
   bool yes = false;
 #ifdef __x86_64__
-  errno = 0;
-  long r = syscall(0x40000000L | SYS_getpid);
-  yes = !(r == -1 && errno == ENOSYS);
+  pid_t pid = vfork();
+  if (pid == 0) {
+    long r = syscall(0x40000000L | SYS_getpid);
+    _exit(r == -1 && errno == ENOSYS ? 1 : 0);
+  }
+  if (pid > 0) {
+    int st = 0;
+    pid_t w;
+    do { w = waitpid(pid, &st, 0); } while (w < 0 && errno == EINTR);
+    yes = w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
 #endif
   napi_value v;
   napi_get_boolean(env, yes, &v);
@@ -238,16 +250,17 @@ out:
   return result;
 }
 
-/* waitpid(pid): blocks until that child exits; returns its exit code, or 128+signal. */
+/* waitpid(pid, nohang): that child's exit code, or 128+signal; -1 while it runs (nohang); -2 if it is not ours. */
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   pid_t pid = (pid_t)get_int(env, argv[0]);
+  bool nohang = false;
+  napi_get_value_bool(env, argv[1], &nohang);
   int st = 0;
   pid_t r;
-  do { r = waitpid(pid, &st, 0); } while (r < 0 && errno == EINTR);
-  if (r < 0) return throw_errno(env, "waitpid", NULL);
+  do { r = waitpid(pid, &st, nohang ? WNOHANG : 0); } while (r < 0 && errno == EINTR);
   napi_value v;
-  napi_create_int32(env, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), &v);
+  napi_create_int32(env, r == 0 ? -1 : r < 0 ? -2 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), &v);
   return v;
 }
 

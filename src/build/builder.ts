@@ -2,7 +2,8 @@ import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmS
 import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
-import type { Digest } from '../base/digest.js';
+import { hex, type Digest } from '../base/digest.js';
+import { withLockSync } from '../base/fsutil.js';
 import { trace } from '../base/trace.js';
 import { httpGet, type HttpGetResult } from '../base/http-get.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
@@ -121,7 +122,7 @@ export class Builder {
   private stepSeq = 0;
   private readonly cleanups: (() => void)[] = [];
   /** Layers whose tar is still being written, by placeholder diff id: the step's filesystem and its archive. */
-  private readonly pending = new Map<Digest, { fs: StepFs; done: Promise<Committed | undefined> }>();
+  private readonly pending = new Map<Digest, { fs: StepFs; done: Promise<Committed | undefined>; result?: Committed; published?: boolean }>();
   private readonly background: Promise<void>[] = [];
   private readonly abort = new AbortController();
   private readonly dfName: string;
@@ -184,6 +185,8 @@ export class Builder {
       await this.settleBackground();
       trace('build: layers archived');
       this.checkCanceled();
+      // Every stage is done, so no step is mounted: the layers move into the store before the image can be used.
+      this.publishLayers();
       const finalState = await this.resolveState(final.state);
       const config: ImageConfig = structuredClone(finalState.config);
       if (this.o.labels && Object.keys(this.o.labels).length) {
@@ -202,16 +205,8 @@ export class Builder {
       // Every stage must settle before the lease goes, so nothing is left mounted or half-written.
       await Promise.allSettled([...this.results.values()]);
       await Promise.allSettled(this.background);
-      // No step is mounted any more: archived upper dirs move into the layer store (or go, if the build failed).
-      for (const { fs, done } of this.pending.values()) {
-        const c = ok ? await done.catch(() => undefined) : undefined;
-        try {
-          if (c) fs.publish(c.diffId);
-          else fs.dispose();
-        } catch {
-          // best effort: a layer not published is unpacked from its blob when needed
-        }
-      }
+      // No step is mounted any more. Also after a failure, archived layers are kept (their cache records are).
+      this.publishLayers();
       trace('build: layers published');
       this.lease.release();
       this.context.saveMemo();
@@ -516,9 +511,14 @@ export class Builder {
         // The layer's tar is written while the next steps run (they use the upper dir as a lower meanwhile); the
         // state carries a placeholder until then, and the cache record is written once every digest is known.
         const placeholder = `sha256:${PENDING_PREFIX}${id}` as Digest;
-        const done = fs.archive(this.lease, opts);
+        const done = fs.archive(this.lease, opts, this.signal).catch((e: unknown) => {
+          if (this.signal.aborted) throw new BuildError('build canceled', true);
+          throw new BuildError(`${this.dfName}:${at.instr.line}: ${at.text}: archiving the layer: ${(e as Error).message ?? String(e)}`);
+        });
         archiving = true;
-        this.pending.set(placeholder, { fs, done });
+        const entry: { fs: StepFs; done: Promise<Committed | undefined>; result?: Committed; published?: boolean } = { fs, done };
+        this.pending.set(placeholder, entry);
+        done.then((c) => { if (c) entry.result = c; }, () => undefined);
         next.layers.push({ mediaType: MEDIA_OCI_LAYER, digest: placeholder, size: 0 });
         next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, placeholder] };
         const stamp = this.now();
@@ -536,7 +536,8 @@ export class Builder {
         const stamp = history.at(-1)?.created ?? next.config.created ?? this.now();
         next.config.created = stamp;
         history.push({ created: stamp, created_by: w.createdBy, comment: HISTORY_COMMENT, empty_layer: true });
-        this.cache.put({ key, state: await this.resolveState(next), created }, undefined, about, record);
+        // Its cache record waits for the layers before it, in the background like theirs.
+        this.inBackground(this.resolveState(next).then((state) => this.cache.put({ key, state, created }, undefined, about, record)));
       }
       trace(`step ${id}: done`);
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
@@ -546,6 +547,25 @@ export class Builder {
     } finally {
       // An archiving step's upper dir is a lower of the steps after it: published (or removed) when the build ends.
       if (!archiving) fs.dispose();
+    }
+  }
+
+  /**
+   * Moves every finished archive's upper dir into the layer store (under the layer's lock, as the store unpacks)
+   * and removes the rest. Only when no step is mounted; each pending layer is handled once.
+   */
+  private publishLayers(): void {
+    for (const p of this.pending.values()) {
+      if (p.published) continue;
+      p.published = true;
+      const c = p.result;
+      try {
+        if (c) withLockSync(this.engine.paths.lock(`layer-${hex(c.diffId)}`), () => p.fs.publish(c.diffId));
+        else p.fs.dispose();
+      } catch {
+        // best effort: a layer not published is unpacked from its blob when needed
+        p.fs.dispose();
+      }
     }
   }
 

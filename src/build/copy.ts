@@ -85,7 +85,9 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
       const gid = o.gid ?? st.gid;
       const mode = o.chmod ?? st.mode & 0o7777;
       const host = join(ensureParents(rootfs, it.dest, o, dirs), posix.basename(it.dest));
-      if (!createSmallFile(it.src, host, uid, gid, mode, st)) createSmallFile(it.src, prepareFile(rootfs, it.dest, o, dirs), uid, gid, mode, st);
+      if (!createSmallFile(it.src, host, uid, gid, mode, st) && !createSmallFile(it.src, prepareFile(rootfs, it.dest, o, dirs), uid, gid, mode, st)) {
+        throw invalidArgument(`cannot copy to ${it.dest}: something appeared there meanwhile`);
+      }
       continue;
     }
     const host = prepareFile(rootfs, it.dest, o, dirs);

@@ -121,13 +121,23 @@ export class StepFs {
    * upper dir stays where it is, usable as a lower of later steps, until publish(). Undefined when the tar has no
    * entry (only what a layer cannot hold, such as sockets): then there is no layer.
    */
-  async archive(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
+  async archive(lease: Lease, o: CommitOptions = {}, signal?: AbortSignal): Promise<Committed | undefined> {
     // The changeset tar streams straight into the store (hashed and fsynced there): written once, never re-read.
     const pipe = new PassThrough({ highWaterMark: 1 << 20 });
-    const [r, blob] = await Promise.all([
-      writeLayerTar(this.upper, this.lowers, pipe, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
-      this.engine.images.ingestBlob(pipe, { lease }),
-    ]);
+    const stop = () => pipe.destroy(new Error('canceled'));
+    signal?.addEventListener('abort', stop, { once: true });
+    if (signal?.aborted) stop();
+    const tar = writeLayerTar(this.upper, this.lowers, pipe, o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {});
+    // A failing tar must end the ingest too (which then drops its temp file), or the ingest waits forever.
+    tar.catch((e: unknown) => pipe.destroy(e instanceof Error ? e : new Error(String(e))));
+    const ingest = this.engine.images.ingestBlob(pipe, { lease });
+    const [t, i] = await Promise.allSettled([tar, ingest]);
+    signal?.removeEventListener('abort', stop);
+    // The store's error (a full disk) is the cause; the tar then only sees its output destroyed.
+    if (i.status === 'rejected') throw i.reason;
+    if (t.status === 'rejected') throw t.reason;
+    const r = t.value;
+    const blob = i.value;
     // (The few bytes of an empty tar's blob are garbage for the next gcBlobs.)
     if (r.size <= 1024) return undefined;
     return {

@@ -61,14 +61,14 @@ export type NewImage =
   | { config: ImageConfig | Uint8Array; layers: Descriptor[]; names?: string[] }
   | { manifest: Uint8Array; names?: string[] };
 
+/** Bytes an ingest gathers before it writes them to its temp file. */
+const INGEST_BATCH = 1 << 20;
+
 /**
  * A lease keeps blobs alive between ingest and addImage: gcBlobs never removes a blob recorded in a live lease.
  * It is a file under leases/ holding one digest per line, flocked by its owner; a lease whose lock is free
  * belongs to a crashed process and is ignored and removed by the next gcBlobs. Release it in a finally block.
  */
-/** Bytes an ingest gathers before it writes them to its temp file. */
-const INGEST_BATCH = 1 << 20;
-
 export class Lease {
   private fd: number | undefined;
   /** Blobs this lease's owner brought into the store (they were not there before): what discard() may remove. */
@@ -195,16 +195,19 @@ export class ImageStore {
     const diff = opts.diffId ? new DiffHasher() : undefined;
     let size = 0;
     const fh = await open(tmp, 'wx', 0o644);
-    // Small chunks (a layer tar is a header, the data and padding per file) are written in batches: one write per
-    // chunk would cost a thread-pool round trip each.
-    let pending: Buffer[] = [];
+    // Small chunks (a layer tar is a header, the data and padding per file) are copied into one batch buffer and
+    // written together: one write per chunk would cost a thread-pool round trip each. Copied, not kept: a producer
+    // may reuse its buffer once the next chunk is pulled, and the bytes written must be the bytes hashed.
+    const batch = Buffer.allocUnsafe(INGEST_BATCH);
     let pendingBytes = 0;
-    const flush = async () => {
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
+    const writeAll = async (data: Buffer) => {
       let off = 0;
       while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+    };
+    const flush = async () => {
+      const n = pendingBytes;
+      pendingBytes = 0;
+      if (n > 0) await writeAll(batch.subarray(0, n));
     };
     try {
       try {
@@ -213,11 +216,14 @@ export class ImageStore {
           hash.update(buf);
           size += buf.length;
           if (diff) await diff.push(buf);
-          pending.push(buf);
-          pendingBytes += buf.length;
-          if (pendingBytes >= INGEST_BATCH) await flush();
+          if (pendingBytes + buf.length > INGEST_BATCH) await flush();
+          if (buf.length >= INGEST_BATCH) await writeAll(buf);
+          else {
+            buf.copy(batch, pendingBytes);
+            pendingBytes += buf.length;
+          }
         }
-        if (pendingBytes > 0) await flush();
+        await flush();
         await fh.sync();
       } finally {
         await fh.close();

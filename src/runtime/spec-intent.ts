@@ -1,5 +1,6 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, tweakCapabilities } from '../security/capabilities.js';
 import { resolveSeccomp, type SeccompTemplate } from '../security/seccomp.js';
+import { defaultSeccompTemplate } from '../security/seccomp-default.js';
 import type { RuntimeSpec } from './spec.js';
 
 /**
@@ -18,7 +19,7 @@ export interface SpecIntent {
   privileged: boolean;
   /** undefined: leave linux.seccomp as it is. */
   seccomp: SeccompTemplate | 'unconfined' | undefined;
-  /** Seccomp architectures the kernel cannot execute, left out of the filter; see withoutSeccompArches. */
+  /** Seccomp architectures the kernel cannot execute, left out of the default profile's filter; see withoutSeccompArches. */
   seccompSkipArches: readonly string[];
   /** Path of an init (tini) that runs the process; see withInit. */
   init: string | undefined;
@@ -62,7 +63,10 @@ export function refreshSeccomp(spec: RuntimeSpec): void {
   if (i.privileged || i.seccomp === 'unconfined') delete spec.linux.seccomp;
   else if (i.seccomp) {
     const sc = resolveSeccomp(i.seccomp, spec.process.capabilities?.effective ?? []);
-    if (i.seccompSkipArches.length && sc.architectures) sc.architectures = sc.architectures.filter((a) => !i.seccompSkipArches.includes(a));
+    // Only berth's default profile: a profile the user gave (--security-opt seccomp=FILE) is used as written.
+    if (i.seccompSkipArches.length && sc.architectures && i.seccomp === defaultSeccompTemplate()) {
+      sc.architectures = sc.architectures.filter((a) => !i.seccompSkipArches.includes(a));
+    }
     spec.linux.seccomp = sc;
   }
 }

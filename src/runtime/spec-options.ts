@@ -379,9 +379,10 @@ export function withPrivileged(): SpecOption {
 }
 
 /**
- * Leaves architectures out of the seccomp filter: for ABIs the host kernel cannot execute (hostMissingSeccompArches),
- * whose rules would only cost the runtime time to compile. Never pass an ABI the kernel runs: its system calls would
- * then meet the filter's bad-architecture action instead of its rules.
+ * Leaves architectures out of the default seccomp profile's filter: for ABIs the host kernel cannot execute
+ * (hostMissingSeccompArches), whose rules would only cost the runtime time to compile. A system call of a left-out
+ * ABI then meets the filter's bad-architecture action (the calling thread is killed with SIGSYS) instead of the
+ * ENOSYS the kernel would give; docs/compat.md lists this. Profiles given with --security-opt are kept as written.
  */
 export function withoutSeccompArches(arches: readonly string[]): SpecOption {
   return (spec) => {

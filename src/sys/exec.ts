@@ -73,7 +73,8 @@ export async function spawnDaemon(cmd: string, args: readonly string[]): Promise
     }
   } finally {
     closeSync(fd);
-    n.waitpid(pid);
+    // The spawned process forks the daemon away and exits at once: reap it without blocking the event loop.
+    for (let i = 0; i < 2000 && n.waitpid(pid, true) === -1; i++) await new Promise((r) => setTimeout(r, i < 20 ? 1 : 10));
   }
   return Buffer.concat(chunks).toString('utf8');
 }

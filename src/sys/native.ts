@@ -16,8 +16,8 @@ export interface NativeSys {
   x32Abi(): boolean;
   /** posix_spawn in a new session: stdin/stdout /dev/null, stderr inherited, fd 3 a pipe whose read end is `fd`. */
   spawnSession(file: string, argv: readonly string[]): { pid: number; fd: number };
-  /** Blocks until the child exits: its exit code, or 128+signal. */
-  waitpid(pid: number): number;
+  /** The child's exit code, or 128+signal; -1 while it still runs (nohang); -2 if it is not this process's child. */
+  waitpid(pid: number, nohang: boolean): number;
 }
 
 export const LOCK_SH = 1;

@@ -510,6 +510,17 @@ describe('withoutSeccompArches', () => {
     assert.ok(a.syscalls!.some((r) => r.names.includes('mount')));
   });
 
+  it("keeps a user's --security-opt seccomp profile as written", () => {
+    const user = withSeccomp({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }],
+      syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }],
+    } as never);
+    for (const order of [[user, withoutSeccompArches(['SCMP_ARCH_X32'])], [withoutSeccompArches(['SCMP_ARCH_X32']), user]]) {
+      assert.deepEqual(buildSpec(...order).linux.seccomp!.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    }
+  });
+
   it('does not touch the shared default template', () => {
     buildSpec(withoutSeccompArches(['SCMP_ARCH_X32']));
     assert.deepEqual(buildSpec().linux.seccomp!.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
