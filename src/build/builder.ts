@@ -476,8 +476,10 @@ export class Builder {
     // The step's position: what the last build there read explains this build's miss.
     const about = cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.index)]);
     const record: StepRecord = { key, parentKey: prev.key, text: at.text, inputs };
+    trace(`step ${id}: lookup`);
     const hit = this.o.noCache ? undefined : this.cache.get(key);
     if (hit && (await this.cache.restore(hit.state, this.engine.images, this.lease))) {
+      trace(`step ${id}: hit restored`);
       this.cache.record(about, record);
       this.emit({ type: 'cached', id });
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
@@ -881,6 +883,7 @@ export class Builder {
       fromStage = await this.fromSource(instr.from, instr.line);
       inputs.set(`--from=${instr.from}`, fromStage.key);
     } else if (local.length) {
+      trace(`step ${begun.id}: resolving sources`);
       try {
         sources = this.context.resolve(local);
       } catch (e) {
