@@ -245,6 +245,8 @@ class LayerApplier {
       const path = join(this.resolveDir(parentParts, name), target);
       removeIfExists(path);
       native().mknod(path, S_IFCHR, 0, 0);
+      // The entry's time, not the unpacking's: the same layer always unpacks to the same tree.
+      utimesSync(path, entry.mtime, entry.mtime);
       return;
     }
 

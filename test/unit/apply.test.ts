@@ -394,6 +394,7 @@ describe('writeLayerTar / writeTreeTar round trips', { skip }, () => {
     native().lsetxattr(join(up, 'etc/su'), 'user.note', Buffer.from('hi'));
     native().lsetxattr(join(up, 'etc/su'), 'trusted.overlay.origin', Buffer.from('junk'));
     native().mknod(join(up, 'etc/passwd'), 0o020000, 0, 0); // whiteout
+    utimesSync(join(up, 'etc/passwd'), 1_000_000_000, 1_000_000_000); // applied whiteouts keep the layer's time
     native().mknod(join(up, 'etc/fifo'), 0o010644, 0, 0);
     native().mknod(join(up, 'etc/null'), 0o020666, 1, 3);
     native().lsetxattr(join(up, 'opt/app'), 'trusted.overlay.opaque', Buffer.from('y'));
