@@ -31,9 +31,10 @@ export interface Committed {
 
 /**
  * A build step's filesystem: the stage's layers (read-only lowerdirs) under a fresh upper dir, mounted for the step
- * and unmounted after it (also on failure). The upper dir, in overlay format, is the step's layer: committing it
- * writes its changeset tar into the store and moves the directory into the shared layer store as that layer's
- * unpacked form, so it is never unpacked again.
+ * and unmounted after it (also on failure). The upper dir, in overlay format, is the step's layer: seal() ends
+ * the step's writes, archive() writes its changeset tar into the store (while later steps may use the upper dir as
+ * a lower), and publish() moves the directory into the shared layer store as that layer's unpacked form, so it is
+ * never unpacked again.
  */
 export class StepFs {
   readonly dir: string;
@@ -166,14 +167,5 @@ export class StepFs {
       }
     }
     this.dispose();
-  }
-
-  /** seal, archive and publish in one go. */
-  async commit(lease: Lease, o: CommitOptions = {}): Promise<Committed | undefined> {
-    if (!this.seal(o)) return undefined;
-    const c = await this.archive(lease, o);
-    if (c) this.publish(c.diffId);
-    else this.dispose();
-    return c;
   }
 }

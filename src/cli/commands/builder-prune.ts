@@ -1,10 +1,10 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
-import { UsageError } from '../exit.js';
 import { humanSize } from '../../base/units.js';
-import { parseCachePruneFilters, splitFilterFlags } from '../../build/cache-prune.js';
+import { parseCachePruneFilters } from '../../build/cache-prune.js';
 import { pruneBuildCache } from '../../engine/disk-usage.js';
 import { confirm } from '../prompt.js';
+import { filterFlagPairs } from '../filter-flag.js';
 
 const WARNING_DANGLING = 'WARNING! This will remove all dangling build cache. Are you sure you want to continue?';
 const WARNING_ALL = 'WARNING! This will remove all build cache. Are you sure you want to continue?';
@@ -20,8 +20,7 @@ export const builderPrune: Command = {
     ],
   },
   async run(ctx, p) {
-    const { pairs, bad } = splitFilterFlags(flag.strs(p, 'filter'));
-    if (bad !== undefined) throw new UsageError(`invalid argument "${bad}" for "--filter" flag: bad format of filter (expected name=value)`);
+    const pairs = filterFlagPairs(p);
     const all = flag.bool(p, 'all');
     // Checked before asking, so a mistyped filter never waits for an answer.
     const options = { all, ...parseCachePruneFilters(pairs, new Date()), keepBytes: flag.num(p, 'keep-storage') ?? 0 };

@@ -1,9 +1,8 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
-import { UsageError } from '../exit.js';
 import { confirm } from '../prompt.js';
+import { filterFlagPairs } from '../filter-flag.js';
 import { humanSize } from '../../base/units.js';
-import { splitFilterFlags } from '../../build/cache-prune.js';
 import { parsePruneFilter, type PruneFilter } from '../../engine/prune-filter.js';
 import { pruneSystem } from '../../engine/prune.js';
 
@@ -63,8 +62,7 @@ export const systemPrune: Command = {
     ],
   },
   async run(ctx, p) {
-    const { pairs, bad } = splitFilterFlags(flag.strs(p, 'filter'));
-    if (bad !== undefined) throw new UsageError(`invalid argument "${bad}" for "--filter" flag: bad format of filter (expected name=value)`);
+    const pairs = filterFlagPairs(p);
     const all = flag.bool(p, 'all');
     const volumes = flag.bool(p, 'volumes');
     if (volumes && pairs.some(([k]) => k === 'until')) {
