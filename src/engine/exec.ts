@@ -8,7 +8,7 @@ import { conflict } from '../base/errors.js';
 import { resolveUser } from '../security/users.js';
 import { capabilitiesFromMask } from '../security/capabilities.js';
 import { mergeEnv, expandEnvArg } from './create.js';
-import { checkExecutable } from './start.js';
+import { checkExecutable, containerHostname, processEnv } from './start.js';
 import { monitorPath } from '../runtime/monitor.js';
 import type { OciRuntime } from '../runtime/runc.js';
 import type { Engine } from './engine.js';
@@ -75,10 +75,9 @@ export function execInContainer(engine: Engine, ref: string, o: ExecOptions): Ex
   const user = resolveUser(rootfs, o.user ?? rec.Config.User ?? '');
   const userEnv = (o.env ?? []).flatMap((e) => expandEnvArg(e));
   proc.args = o.cmd;
-  // Docker's exec environment: TERM=xterm with a tty, unless the container's own env sets TERM; then -e.
-  // The container's process env has TERM=xterm of its own tty (start.ts): an exec without -t does not get it.
-  const base = (proc.env ?? []).filter((e) => !e.startsWith('TERM=') || rec.Config.Env.some((c) => c.startsWith('TERM=')));
-  proc.env = mergeEnv(o.tty && !base.some((e) => e.startsWith('TERM=')) ? [...base, 'TERM=xterm'] : base, userEnv);
+  // Docker's exec environment: the daemon's (PATH, HOSTNAME, TERM with the exec's own tty) and Config.Env, then -e.
+  const home = (proc.env ?? []).find((e) => e.startsWith('HOME='))?.slice(5) ?? (user.home || '/');
+  proc.env = mergeEnv(processEnv(rec.Config, containerHostname(rec), home, !!o.tty), userEnv);
   proc.cwd = o.workdir ?? proc.cwd ?? '/';
   proc.terminal = !!o.tty;
   if (o.tty && o.ttySize) proc.consoleSize = { height: o.ttySize.rows, width: o.ttySize.cols };

@@ -140,9 +140,12 @@ function initBinary(): string {
  * The process's environment: Config.Env, with Docker's TERM=xterm for a tty (after PATH, where Docker puts it) and
  * the user's HOME, unless Config.Env sets them. Docker adds TERM when it builds the spec, so `inspect` does not show it.
  */
-function processEnv(c: ContainerConfig, hostname: string, home: string): string[] {
-  // As Docker's daemon does: PATH, HOSTNAME and (with a tty) TERM first, each replaced in place by Config.Env.
-  const env = [`PATH=${spec.DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(c.Tty ? ['TERM=xterm'] : [])];
+/**
+ * The environment of a container's process (or, with the exec's tty, of an exec), as Docker's daemon builds it:
+ * PATH, HOSTNAME and (with a tty) TERM first, each replaced in place by Config.Env; HOME last if still unset.
+ */
+export function processEnv(c: ContainerConfig, hostname: string, home: string, tty: boolean = c.Tty): string[] {
+  const env = [`PATH=${spec.DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
   for (const e of c.Env) {
     const key = e.includes('=') ? e.slice(0, e.indexOf('=') + 1) : `${e}=`;
     const at = env.findIndex((x) => x.startsWith(key));
@@ -152,12 +155,17 @@ function processEnv(c: ContainerConfig, hostname: string, home: string): string[
   return env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
 }
 
+/** The hostname the container's processes see: the host's with `--network host`. */
+export function containerHostname(rec: ContainerRecord): string {
+  return rec.HostConfig.NetworkMode === 'host' ? hostname() : rec.Config.Hostname;
+}
+
 /** Builds the runtime spec for this start of the container. */
 function containerSpec(rec: ContainerRecord, rootfs: string): spec.RuntimeSpec {
   const hc = rec.HostConfig;
   const c = rec.Config;
   const user = resolveUser(rootfs, c.User || '');
-  const env = processEnv(c, hc.NetworkMode === 'host' ? hostname() : c.Hostname, user.home || '/');
+  const env = processEnv(c, containerHostname(rec), user.home || '/');
   const args = [rec.Path, ...rec.Args];
   const cwd = c.WorkingDir || '/';
   checkExecutable(containerView(rec, rootfs), rec.Path, env, cwd);
