@@ -21,5 +21,9 @@ export function hostCapabilityMask(): string | undefined {
  * for runc to compile (its rules are duplicated with the x32 bit), about 15 ms of every container start.
  */
 export function hostMissingSeccompArches(): string[] {
-  return process.arch === 'x64' && !native().x32Abi() ? ['SCMP_ARCH_X32'] : [];
+  // Probed once per process: a build runs many steps, each with its own spec.
+  missingArches ??= process.arch === 'x64' && !native().x32Abi() ? ['SCMP_ARCH_X32'] : [];
+  return missingArches;
 }
+
+let missingArches: string[] | undefined;
