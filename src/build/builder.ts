@@ -26,7 +26,7 @@ import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.
 import { StepFs, type Committed } from './layer-commit.js';
 import { runStep } from './run-step.js';
 import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
-import { destNamesDir, isDirIn, placeItems, walkDir, type CopyItem } from './copy.js';
+import { destNamesDir, isDirIn, linkDeferred, placeItems, walkDir, type CopyItem, type LinkSource, type PlacedFiles } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
 
@@ -101,8 +101,19 @@ interface FsWork {
   keyParts: string[];
   inputs: Map<string, string>;
   createdBy: string;
-  /** Does the work in the mounted root; returns upper-dir paths to drop (runtime mount points). */
-  apply(rootfs: string, id: number): Promise<string[] | void>;
+  /**
+   * Does the work in the step's mounted root (fs.rootfs). `reuse` gives the files the last build at this step
+   * position placed, when it has them (an incremental COPY links them).
+   */
+  apply(fs: StepFs, id: number, reuse: () => LinkSource | undefined): Promise<Applied | void>;
+}
+
+/** What a step's work leaves to its commit. */
+interface Applied {
+  /** Upper-dir paths to drop (runtime mount points). */
+  remove?: string[];
+  /** The files a COPY placed, by content (kept in the cache entry, for the next build's COPY to link). */
+  placed?: PlacedFiles;
 }
 
 /** A stage between steps: its image state, cache key, ARG values, and whether it set CMD itself. */
@@ -428,7 +439,7 @@ export class Builder {
           keyParts: ['WORKDIR', wd, user],
           inputs: new Map(),
           createdBy: `WORKDIR ${wd}`,
-          apply: async (rootfs) => {
+          apply: async ({ rootfs }) => {
             const host = resolveInRoot(rootfs, wd);
             if (existsSync(host)) return;
             const owner = user ? resolveUser(rootfs, user) : { uid: 0, gid: 0 };
@@ -494,10 +505,11 @@ export class Builder {
     this.cleanups.push(() => fs.dispose());
     let archiving = false;
     try {
-      const rootfs = fs.mount();
-      let remove: string[] | void;
+      fs.mount();
+      let applied: Applied;
       try {
-        remove = await w.apply(rootfs, id);
+        // Not with --no-cache: a cold build writes every file.
+        applied = (await w.apply(fs, id, () => (this.o.noCache ? undefined : this.linkSource(about)))) ?? {};
       } catch (e) {
         const msg = isBerthError(e) || e instanceof Error ? e.message : String(e);
         if (e instanceof BuildError) throw e;
@@ -505,7 +517,7 @@ export class Builder {
       }
       this.checkCanceled();
       trace(`step ${id}: applied`);
-      const opts = { ...(this.o.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.o.sourceDateEpoch } : {}), remove: remove ?? [] };
+      const opts = { ...(this.o.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.o.sourceDateEpoch } : {}), remove: applied.remove ?? [] };
       const next: BuildState = { config: structuredClone(prev.state.config), layers: [...prev.state.layers] };
       const history = (next.config.history ??= []);
       const created = new Date().toISOString();
@@ -530,7 +542,10 @@ export class Builder {
           const committed = await done;
           const state = await this.resolveState(next);
           this.cache.put(
-            { key, state, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created },
+            {
+              key, state, created,
+              ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId }, ...(applied.placed ? { placed: applied.placed } : {}) } : {}),
+            },
             committed?.blobFile, about, record,
           );
         })());
@@ -550,6 +565,14 @@ export class Builder {
       // An archiving step's upper dir is a lower of the steps after it: published (or removed) when the build ends.
       if (!archiving) fs.dispose();
     }
+  }
+
+  /** The files the last build at a step position placed, while its layer is unpacked (an incremental COPY links them). */
+  private linkSource(about: string): LinkSource | undefined {
+    const prev = this.cache.previous(about);
+    const entry = prev && this.cache.getQuietly(prev.key);
+    if (!entry?.layer || !entry.placed || !this.engine.layers.has(entry.layer.diffId)) return undefined;
+    return { dir: this.engine.layers.diffDir(entry.layer.diffId), placed: entry.placed };
   }
 
   /**
@@ -744,7 +767,7 @@ export class Builder {
       keyParts: ['RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env)],
       inputs,
       createdBy: `RUN ${prefix}${args.join(' ')} # buildkit`,
-      apply: (rootfs, id) => this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, cwd, user: c.User ?? '', network, sources }, id),
+      apply: async ({ rootfs }, id) => ({ remove: await this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, cwd, user: c.User ?? '', network, sources }, id) }),
     }, begun);
   }
 
@@ -906,9 +929,7 @@ export class Builder {
         String(instr.kind === 'COPY' && instr.parents), String(instr.kind === 'ADD' && instr.unpack !== false), c.WorkingDir ?? ''],
       inputs,
       createdBy,
-      apply: async (rootfs) => {
-        await this.copy(instr, rootfs, { sources, fromStage, downloads, ex, workdir: c.WorkingDir || '/' });
-      },
+      apply: async (fs, _id, reuse) => this.copy(instr, fs, { sources, fromStage, downloads, ex, workdir: c.WorkingDir || '/', reuse }),
     }, begun);
   }
 
@@ -931,9 +952,16 @@ export class Builder {
   }
 
   private async copy(
-    instr: CopyInstruction | AddInstruction, rootfs: string,
-    s: { sources: ContextFile[]; fromStage: StageResult | undefined; downloads: Map<string, { body: Buffer; mtime?: Date }>; ex: IgnoreMatcher | undefined; workdir: string },
-  ): Promise<void> {
+    instr: CopyInstruction | AddInstruction, fs: StepFs,
+    s: {
+      sources: ContextFile[]; fromStage: StageResult | undefined; downloads: Map<string, { body: Buffer; mtime?: Date }>; ex: IgnoreMatcher | undefined;
+      workdir: string; reuse: () => LinkSource | undefined;
+    },
+  ): Promise<Applied> {
+    const rootfs = fs.rootfs;
+    // A COPY from the context records what it placed, and links what the last build here placed alike.
+    const record = instr.kind === 'COPY' && !s.fromStage;
+    const digestOf = (f: ContextFile) => (record && f.stat.isFile() ? { digest: this.context.digestOf(f) } : {});
     const destRaw = posix.resolve(s.workdir, instr.dest);
     // Without --chown, context files become root's; files from a stage or image keep their owner.
     const owner = instr.chown ? resolveUser(rootfs, instr.chown) : s.fromStage ? {} : { uid: 0, gid: 0 };
@@ -947,7 +975,8 @@ export class Builder {
     const pivots = new Map(instr.sources.map((raw) => [cleanSource(raw), parentsPivot(raw)]));
 
     // Sources, each as [host path, stat, name as written]: from the context, or from a mounted stage or image.
-    type Src = { abs: string; stat: ContextFile['stat']; src: string; raw: string; tree: () => { rel: string; abs: string; stat: ContextFile['stat'] }[] };
+    type Entry = { abs: string; stat: ContextFile['stat']; digest?: string };
+    type Src = Entry & { src: string; raw: string; tree: () => (Entry & { rel: string })[] };
     let list: Src[] = [];
     let mnt: string | undefined;
     if (s.fromStage) {
@@ -969,8 +998,8 @@ export class Builder {
       }
     } else {
       list = s.sources.map((f) => ({
-        abs: f.abs, stat: f.stat, src: f.src, raw: f.src,
-        tree: () => this.context.tree(f.rel).map((e) => ({ rel: f.rel === '.' ? e.rel : e.rel.slice(f.rel.length + 1), abs: e.abs, stat: e.stat })),
+        abs: f.abs, stat: f.stat, src: f.src, raw: f.src, ...digestOf(f),
+        tree: () => this.context.tree(f.rel).map((e) => ({ rel: f.rel === '.' ? e.rel : e.rel.slice(f.rel.length + 1), abs: e.abs, stat: e.stat, ...digestOf(e) })),
       }));
     }
     try {
@@ -979,9 +1008,13 @@ export class Builder {
       const destIsDir = destNamesDir(instr.dest) || count > 1 || parents || isDirIn(rootfs, destRaw);
       const fileDest = (name: string) => (destIsDir ? posix.join(destRaw, name) : destRaw);
       const items: CopyItem[] = [];
+      const placed: PlacedFiles = {};
+      const link = record ? s.reuse() : undefined;
       const flush = () => {
-        placeItems(rootfs, items, o);
+        const p = placeItems(rootfs, items, o, link && { from: link, upper: fs.upper });
+        Object.assign(placed, p.placed);
         items.length = 0;
+        return p.links;
       };
       for (const h of instr.inline) items.push({ kind: 'data', data: h.content, dest: fileDest(h.name), mode: 0o644 });
       for (const x of list) {
@@ -989,7 +1022,7 @@ export class Builder {
         if (x.stat.isDirectory()) {
           const base = keepUnder !== undefined ? posix.join(destRaw, keepUnder) : destRaw;
           items.push({ kind: 'entry', src: x.abs, stat: x.stat, dest: base, root: true });
-          for (const e of x.tree()) if (!s.ex?.ignores(e.rel)) items.push({ kind: 'entry', src: e.abs, stat: e.stat, dest: posix.join(base, e.rel) });
+          for (const e of x.tree()) if (!s.ex?.ignores(e.rel)) items.push({ kind: 'entry', src: e.abs, stat: e.stat, dest: posix.join(base, e.rel), ...(e.digest ? { digest: e.digest } : {}) });
           continue;
         }
         if (instr.kind === 'ADD' && x.stat.isFile() && instr.unpack !== false && (await archiveKind(x.abs))) {
@@ -997,13 +1030,28 @@ export class Builder {
           await extractArchive(x.abs, resolveInRoot(rootfs, destRaw));
           continue;
         }
-        items.push({ kind: 'entry', src: x.abs, stat: x.stat, dest: keepUnder !== undefined ? posix.join(destRaw, keepUnder) : fileDest(posix.basename(x.src)) });
+        items.push({
+          kind: 'entry', src: x.abs, stat: x.stat, dest: keepUnder !== undefined ? posix.join(destRaw, keepUnder) : fileDest(posix.basename(x.src)),
+          ...(x.digest ? { digest: x.digest } : {}),
+        });
       }
       for (const [u, d] of s.downloads) {
         const name = posix.basename(new URL(u).pathname) || 'index.html';
         items.push({ kind: 'data', data: d.body, dest: fileDest(name), mode: 0o600, ...(d.mtime ? { mtime: d.mtime } : {}) });
       }
-      flush();
+      const links = flush();
+      trace(`copy: placed, ${links.length} to link`);
+      if (links.length && link) {
+        // Links go into the upper dir with the overlay unmounted; what cannot be linked is written as usual.
+        fs.unmount();
+        const failed = linkDeferred(link, fs.upper, links);
+        trace(`copy: linked, ${failed.length} failed`);
+        if (failed.length) {
+          fs.mount();
+          placeItems(rootfs, failed, o);
+        }
+      }
+      return record ? { placed } : {};
     } finally {
       if (mnt) this.releaseSource(mnt);
     }

@@ -7,6 +7,7 @@ import { hex, type Digest } from '../base/digest.js';
 import { native, LOCK_EX, LOCK_NB } from '../sys/native.js';
 import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { ImageStore, Lease } from '../image/store.js';
+import type { PlacedFiles } from './copy.js';
 
 /**
  * The build cache, under <root>/build-cache:
@@ -37,6 +38,8 @@ export interface CacheEntry {
   /** The layer this step added, if any (its blob and diff id are also the last of state). */
   layer?: { digest: Digest; diffId: Digest };
   created: string;
+  /** The regular files a COPY from the context placed in that layer, with their content digests. */
+  placed?: PlacedFiles;
 }
 
 /** What one build of a step position read; the next build there explains its miss against it. */
@@ -189,9 +192,14 @@ export class BuildCache {
     return true;
   }
 
+  /** What the last build at a step position read, if any. */
+  previous(about: string): StepRecord | undefined {
+    return readJsonIf<StepRecord>(this.stepPath(about));
+  }
+
   /** Why the step at `about` missed, in the words the build output uses. */
   explainMiss(about: string, now: StepRecord & { inputs: Record<string, string> }): string {
-    const prev = readJsonIf<StepRecord>(this.stepPath(about));
+    const prev = this.previous(about);
     if (!prev) return 'no earlier build of this step';
     if (prev.parentKey !== now.parentKey) return 'parent step changed';
     if (prev.text !== now.text) return 'instruction changed';
@@ -279,8 +287,8 @@ export class BuildCache {
     return out;
   }
 
-  /** The entry for a key without counting a use (listing, pruning). */
-  private getQuietly(key: string): CacheEntry | undefined {
+  /** The entry for a key without counting a use (listing, pruning, an incremental COPY's look at the last result). */
+  getQuietly(key: string): CacheEntry | undefined {
     return readJsonIf<CacheEntry>(this.entryPath(key));
   }
 

@@ -9,6 +9,7 @@ import { resolveInRoot } from '../storage/rootpath.js';
 import { resolveUser } from '../security/users.js';
 import type { Engine } from '../engine/engine.js';
 import { invalidArgument } from '../base/errors.js';
+import { trace } from '../base/trace.js';
 import { acquireCacheMounts, isCacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 
 /** What a `RUN` step executes, after the builder resolved its command, environment and mounts. */
@@ -120,6 +121,7 @@ async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mount
   const stubs = mountStubs(rootfs, s.mounts.map((m) => m.destination));
   try {
     const child = spawnProcess(engine.runtime.bin, ['--root', engine.runtime.root, 'run', '--bundle', bundle, id], ['ignore', 'pipe', 'pipe']);
+    trace('run: spawned');
     child.stdout!.on('data', (d: Buffer) => step.onOutput('stdout', d));
     child.stderr!.on('data', (d: Buffer) => step.onOutput('stderr', d));
     // The container may not exist yet when the abort comes: keep killing until runc returns.
@@ -136,6 +138,7 @@ async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mount
         child.on('error', reject);
         child.on('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
       });
+      trace('run: runc exited');
       return { code, stubs };
     } finally {
       step.signal?.removeEventListener('abort', kill);

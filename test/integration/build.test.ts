@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -465,6 +465,42 @@ describe('berth build', { concurrency: false }, () => {
     assert.equal(afterPrune.code, 0);
     assert.equal(step(afterPrune.stderr, 'COPY a.txt').miss, 'cached result was pruned');
     assert.ok(!step(afterPrune.stderr, 'COPY a.txt').cached);
+  });
+
+  it('rebuilds a COPY of an edited context by linking the unchanged files from the last layer: the layer a --no-cache build makes', () => {
+    const files: Record<string, FileSpec> = { Dockerfile: 'FROM busybox\nCOPY src/ /app/\nRUN cat /app/edited.txt\n' };
+    for (let i = 0; i < 20; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
+    Object.assign(files, { 'src/edited.txt': 'before\n', 'src/touched.txt': 'same\n', 'src/moded.sh': 'echo\n', 'src/sub/deep.txt': 'deep\n' });
+    const dir = context(files);
+    // Files older than SOURCE_DATE_EPOCH keep their mtimes in the layer tar; the directories COPY makes get it.
+    const old = new Date('2020-01-01T00:00:00.250Z');
+    for (const f of Object.keys(files)) utimesSync(join(dir, f), old, old);
+    const env = { SOURCE_DATE_EPOCH: '1700000000', BERTH_TRACE: '1' };
+    const lastLayer = (ref: string) => (b.inspect(ref).RootFS.Layers as string[]).at(-1)!; // RUN cat adds no layer
+    const layerFile = (ref: string, p: string) => lstatSync(join(b.root, 'layers', lastLayer(ref).slice(7), 'diff', 'app', p));
+    assert.equal(b.run(['build', '--progress', 'plain', '-t', 'inc:1', dir], { env }).code, 0);
+
+    writeFileSync(join(dir, 'src/edited.txt'), 'after\n');
+    utimesSync(join(dir, 'src/touched.txt'), old, new Date('2021-01-01T00:00:00Z'));
+    chmodSync(join(dir, 'src/moded.sh'), 0o755);
+    const r = b.run(['build', '--progress', 'plain', '-t', 'inc:2', dir], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(step(r.stderr, 'COPY src/').miss, '2 files changed: src/edited.txt, src/moded.sh'); // an mtime is no input
+    assert.match(r.stderr, /copy: placed, 21 to link/);
+    assert.ok(step(r.stderr, 'RUN cat').lines.includes('after'));
+    // Unchanged files share the earlier layer's inodes; the three that changed (content, mtime, mode) are new.
+    assert.equal(layerFile('inc:2', 'f7.txt').ino, layerFile('inc:1', 'f7.txt').ino);
+    assert.equal(layerFile('inc:2', 'sub/deep.txt').ino, layerFile('inc:1', 'sub/deep.txt').ino);
+    for (const p of ['edited.txt', 'touched.txt', 'moded.sh']) assert.notEqual(layerFile('inc:2', p).ino, layerFile('inc:1', p).ino, p);
+    assert.equal(layerFile('inc:2', 'moded.sh').mode & 0o777, 0o755);
+    assert.equal(layerFile('inc:2', 'touched.txt').mtime.toISOString(), '2021-01-01T00:00:00.000Z');
+
+    // Written from scratch, the layer is the same, byte for byte.
+    assert.equal(b.run(['build', '--no-cache', '--progress', 'plain', '-t', 'inc:3', dir], { env }).code, 0);
+    assert.equal(lastLayer('inc:3'), lastLayer('inc:2'));
+    assert.notEqual(lastLayer('inc:2'), lastLayer('inc:1'));
+    assert.equal(b.ok(['run', '--rm', 'inc:2', 'cat', '/app/edited.txt', '/app/f7.txt']), 'after\nfile 7');
+    b.ok(['rmi', 'inc:1', 'inc:2', 'inc:3']);
   });
 
   it('gives the same image digest for the same input with SOURCE_DATE_EPOCH, on fresh roots, without cache', () => {
