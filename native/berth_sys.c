@@ -194,15 +194,20 @@ static napi_value js_x32abi(napi_env env, napi_callback_info info) {
 }
 
 /*
- * spawnSession(file, argv): starts file with argv in a new session, stdin and stdout on /dev/null, stderr
- * inherited, and fd 3 the write end of a new pipe whose read end is returned (close-on-exec) with the pid:
- * { pid, fd }. Signal dispositions and mask are reset to the defaults (Node ignores SIGPIPE).
+ * spawn(file, argv, setsid, pipes): starts file with argv (posix_spawn: no copy of Node's address space), with
+ * stdin on /dev/null, stdout on /dev/null unless piped, stderr inherited unless piped, and each child fd listed in
+ * `pipes` the write end of a new pipe. Returns { pid, fds }: the pipes' read ends (close-on-exec), in that order.
+ * Signal dispositions and mask are reset to the defaults (Node ignores SIGPIPE); setsid starts a new session.
  */
-static napi_value js_spawn_session(napi_env env, napi_callback_info info) {
-  ARGS(2);
+#define MAX_PIPES 4
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  ARGS(4);
   char *file = get_str(env, argv[0]);
-  uint32_t n = 0;
+  uint32_t n = 0, np = 0;
   napi_get_array_length(env, argv[1], &n);
+  napi_get_array_length(env, argv[3], &np);
+  bool setsid = false;
+  napi_get_value_bool(env, argv[2], &setsid);
   char **args = calloc((size_t)n + 1, sizeof(char *));
   for (uint32_t i = 0; i < n; i++) {
     napi_value v;
@@ -210,39 +215,58 @@ static napi_value js_spawn_session(napi_env env, napi_callback_info info) {
     args[i] = get_str(env, v);
   }
   napi_value result = NULL;
-  int p[2] = {-1, -1};
+  int p[MAX_PIPES][2];
+  int target[MAX_PIPES];
+  for (int i = 0; i < MAX_PIPES; i++) p[i][0] = p[i][1] = -1;
   int devnull = -1;
+  bool piped1 = false;
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&at);
-  if (pipe2(p, O_CLOEXEC) < 0) { throw_errno(env, "pipe2", NULL); goto out; }
+  if (np > MAX_PIPES) { napi_throw_range_error(env, NULL, "spawn: too many pipes"); goto out; }
   devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) { throw_errno(env, "open", "/dev/null"); goto out; }
+  for (uint32_t i = 0; i < np; i++) {
+    napi_value v;
+    napi_get_element(env, argv[3], i, &v);
+    target[i] = (int)get_int(env, v);
+    if (target[i] == 1) piped1 = true;
+  }
   posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-  posix_spawn_file_actions_adddup2(&fa, devnull, 1);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+  if (!piped1) posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+  for (uint32_t i = 0; i < np; i++) {
+    if (pipe2(p[i], O_CLOEXEC) < 0) { throw_errno(env, "pipe2", NULL); goto out; }
+    posix_spawn_file_actions_adddup2(&fa, p[i][1], target[i]);
+  }
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&at, (setsid ? POSIX_SPAWN_SETSID : 0) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
   int e = posix_spawn(&pid, file, &fa, &at, args, environ);
   if (e != 0) { errno = e; throw_errno(env, "posix_spawn", file); goto out; }
-  napi_value vpid, vfd;
+  napi_value vpid, vfds;
   napi_create_object(env, &result);
   napi_create_int32(env, pid, &vpid);
-  napi_create_int32(env, p[0], &vfd);
+  napi_create_array_with_length(env, np, &vfds);
+  for (uint32_t i = 0; i < np; i++) {
+    napi_value vfd;
+    napi_create_int32(env, p[i][0], &vfd);
+    napi_set_element(env, vfds, i, vfd);
+    p[i][0] = -1;
+  }
   napi_set_named_property(env, result, "pid", vpid);
-  napi_set_named_property(env, result, "fd", vfd);
-  p[0] = -1;
+  napi_set_named_property(env, result, "fds", vfds);
 out:
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
-  if (p[0] >= 0) close(p[0]);
-  if (p[1] >= 0) close(p[1]);
+  for (int i = 0; i < MAX_PIPES; i++) {
+    if (p[i][0] >= 0) close(p[i][0]);
+    if (p[i][1] >= 0) close(p[i][1]);
+  }
   if (devnull >= 0) close(devnull);
   for (uint32_t i = 0; i < n; i++) free(args[i]);
   free(args);
@@ -274,7 +298,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
     {"x32Abi", NULL, js_x32abi, NULL, NULL, NULL, napi_default, NULL},
-    {"spawnSession", NULL, js_spawn_session, NULL, NULL, NULL, napi_default, NULL},
+    {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL},
     {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -95,6 +95,7 @@ export class BuildContext {
    */
   private readonly memo = new Map<string, [string, string]>();
   private memoDirty = false;
+  private readonly trees = new Map<string, readonly ContextFile[]>();
 
   constructor(root: string, ignoreText: string, private readonly memoFile?: string) {
     this.root = realpathSync(root);
@@ -170,9 +171,12 @@ export class BuildContext {
 
   /**
    * Every non-ignored entry below a context directory (itself excluded), sorted, parents before children.
-   * Directories wholly excluded are not descended into; symlinks are entries, never followed.
+   * Directories wholly excluded are not descended into; symlinks are entries, never followed. Walked once per
+   * build: a COPY places exactly the entries it hashed.
    */
-  tree(dirRel: string): ContextFile[] {
+  tree(dirRel: string): readonly ContextFile[] {
+    const known = this.trees.get(dirRel);
+    if (known) return known;
     const out: ContextFile[] = [];
     const visit = (rel: string) => {
       const abs = rel === '.' ? this.root : join(this.root, rel);
@@ -186,6 +190,7 @@ export class BuildContext {
       }
     };
     visit(dirRel);
+    this.trees.set(dirRel, out);
     return out;
   }
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawnProcess } from '../sys/exec.js';
+import { spawnPiped } from '../sys/exec.js';
 import * as spec from '../runtime/spec.js';
 import { hostLimits, hostMissingSeccompArches } from '../sys/host.js';
 import { removeCgroups } from '../runtime/cgroups.js';
@@ -120,10 +120,10 @@ async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mount
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(s));
   const stubs = mountStubs(rootfs, s.mounts.map((m) => m.destination));
   try {
-    const child = spawnProcess(engine.runtime.bin, ['--root', engine.runtime.root, 'run', '--bundle', bundle, id], ['ignore', 'pipe', 'pipe']);
+    const child = spawnPiped(engine.runtime.bin, ['--root', engine.runtime.root, 'run', '--bundle', bundle, id]);
     trace('run: spawned');
-    child.stdout!.on('data', (d: Buffer) => step.onOutput('stdout', d));
-    child.stderr!.on('data', (d: Buffer) => step.onOutput('stderr', d));
+    child.stdout.on('data', (d: Buffer) => step.onOutput('stdout', d));
+    child.stderr.on('data', (d: Buffer) => step.onOutput('stderr', d));
     // The container may not exist yet when the abort comes: keep killing until runc returns.
     let timer: NodeJS.Timeout | undefined;
     const killOnce = () => void engine.runtime.kill(id, 'KILL', true).catch(() => undefined);
@@ -134,10 +134,7 @@ async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mount
     step.signal?.addEventListener('abort', kill);
     if (step.signal?.aborted) kill();
     try {
-      const code = await new Promise<number>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-      });
+      const code = await child.exited;
       trace('run: runc exited');
       return { code, stubs };
     } finally {

@@ -4,7 +4,7 @@ import {
   unlinkSync, writeSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { hex, isDigest, sha256, type Digest } from '../base/digest.js';
 import { corrupt, errnoCode, internal, invalidArgument, isBerthError, notFound } from '../base/errors.js';
@@ -74,8 +74,17 @@ export class Lease {
   /** Blobs this lease's owner brought into the store (they were not there before): what discard() may remove. */
   readonly created = new Set<Digest>();
   constructor(readonly path: string) {
-    this.fd = openSync(path, 'wx', 0o600);
-    native().flock(this.fd, LOCK_EX | LOCK_NB);
+    // Locked before it has its name: gcBlobs takes an unlocked lease for a crashed owner's and removes it.
+    const pending = join(dirname(path), `.${basename(path)}`);
+    this.fd = openSync(pending, 'wx', 0o600);
+    try {
+      native().flock(this.fd, LOCK_EX | LOCK_NB);
+      renameSync(pending, path);
+    } catch (e) {
+      closeSync(this.fd);
+      rmSync(pending, { force: true });
+      throw e;
+    }
   }
 
   /** Called by the store under its lock, before the blob's existence is checked. */
@@ -601,6 +610,11 @@ export class ImageStore {
     for (const name of names) {
       const path = join(this.leasesDir, name);
       if (path === except) continue;
+      if (name.startsWith('.')) {
+        // A lease being made (see Lease), or left by an owner that died making it.
+        if (!processAlive(Number(/^\.(\d+)-/.exec(name)?.[1]))) rmSync(path, { force: true });
+        continue;
+      }
       let fd: number;
       try {
         fd = openSync(path, 'r');

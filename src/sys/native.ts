@@ -13,8 +13,11 @@ export interface NativeSys {
   llistxattr(path: string): string[];
   /** Whether the kernel executes x32 system calls (x86_64 only; false elsewhere). */
   x32Abi(): boolean;
-  /** posix_spawn in a new session: stdin/stdout /dev/null, stderr inherited, fd 3 a pipe whose read end is `fd`. */
-  spawnSession(file: string, argv: readonly string[]): { pid: number; fd: number };
+  /**
+   * posix_spawn (optionally in a new session): stdin /dev/null, stdout /dev/null and stderr inherited unless
+   * piped; each child fd in `pipes` is the write end of a new pipe whose read end is returned in `fds`.
+   */
+  spawn(file: string, argv: readonly string[], setsid: boolean, pipes: readonly number[]): { pid: number; fds: number[] };
   /** The child's exit code, or 128+signal; -1 while it still runs (nohang); -2 if it is not this process's child. */
   waitpid(pid: number, nohang: boolean): number;
 }

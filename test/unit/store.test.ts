@@ -2,7 +2,7 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync, utimesSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -312,6 +312,25 @@ describe('gcBlobs', () => {
     writeFileSync(join(store.dir, 'leases', '999999-dead'), `${d}\n`); // nobody holds its lock
     assert.equal(store.gcBlobs(), 'orphan'.length);
     assert.ok(!existsSync(join(store.dir, 'leases', '999999-dead')));
+  });
+
+  it('leaves a lease being made alone (it is locked before it is named), and removes one whose maker died', () => {
+    store.putBlob(Buffer.from('x'));
+    mkdirSync(join(store.dir, 'leases'), { recursive: true });
+    const making = join(store.dir, 'leases', `.${process.pid}-making`);
+    const died = join(store.dir, 'leases', '.999999-died');
+    writeFileSync(making, '');
+    writeFileSync(died, '');
+    store.gcBlobs();
+    assert.ok(existsSync(making), 'a live process is still making it');
+    assert.ok(!existsSync(died));
+    rmSync(making);
+    const lease = store.lease();
+    try {
+      assert.deepEqual(readdirSync(join(store.dir, 'leases')), [basename(lease.path)]);
+    } finally {
+      lease.release();
+    }
   });
 
   it('removes stale temp files and keeps fresh ones', () => {
