@@ -38,7 +38,7 @@ await build({
   define: { 'import.meta.url': '__berthImportMetaUrl' },
   banner: { js: "const __berthImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 });
-execFileSync(process.execPath, ['--snapshot-blob', `${root}dist/berth.blob`, '--build-snapshot', `${root}dist/berth.cjs`], {
+execFileSync(process.execPath, ['--snapshot-blob', `${root}dist/berth.blob`, '--build-snapshot', `${root}scripts/snapshot-main.cjs`], {
   cwd: `${root}dist`,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
