@@ -2,8 +2,7 @@ import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmS
 import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
-import { hex, type Digest } from '../base/digest.js';
-import { withLockSync } from '../base/fsutil.js';
+import type { Digest } from '../base/digest.js';
 import { trace } from '../base/trace.js';
 import { httpGet, type HttpGetResult } from '../base/http-get.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
@@ -576,8 +575,8 @@ export class Builder {
   }
 
   /**
-   * Moves every finished archive's upper dir into the layer store (under the layer's lock, as the store unpacks)
-   * and removes the rest. Only when no step is mounted; each pending layer is handled once.
+   * Moves every finished archive's upper dir into the layer store (one rename: a layer another process unpacked or
+   * published meanwhile stays, see LayerStore) and removes the rest. Only when no step is mounted; each pending layer is handled once.
    */
   private publishLayers(): void {
     for (const p of this.pending.values()) {
@@ -585,7 +584,7 @@ export class Builder {
       p.published = true;
       const c = p.result;
       try {
-        if (c) withLockSync(this.engine.paths.lock(`layer-${hex(c.diffId)}`), () => p.fs.publish(c.diffId));
+        if (c) p.fs.publish(c.diffId);
         else p.fs.dispose();
       } catch {
         // best effort: a layer not published is unpacked from its blob when needed

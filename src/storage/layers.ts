@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Digest } from '../base/digest.js';
 import { hex } from '../base/digest.js';
 import { withLock, atomicWrite, FileLock } from '../base/fsutil.js';
-import { wrap, corrupt } from '../base/errors.js';
+import { wrap, corrupt, errnoCode } from '../base/errors.js';
 import type { Paths } from '../base/paths.js';
 import type { Image } from '../image/types.js';
 import { applyLayer } from './apply.js';
@@ -61,7 +61,13 @@ export class LayerStore {
         if (r.diffId !== diffId) throw corrupt(`layer ${blob} does not match its diff id: expected ${diffId}, got ${r.diffId}`);
         atomicWrite(join(tmp, 'blob'), blob, { durable: false });
         mkdirSync(this.paths.layers, { recursive: true });
-        renameSync(tmp, final);
+        try {
+          renameSync(tmp, final);
+        } catch (e) {
+          // A build published the same layer meanwhile (it does so without this lock: the rename decides).
+          if (errnoCode(e) !== 'ENOTEMPTY' && errnoCode(e) !== 'EEXIST') throw e;
+          rmSync(tmp, { recursive: true, force: true });
+        }
       } catch (e) {
         rmSync(tmp, { recursive: true, force: true });
         throw wrap(e, `unpacking layer ${diffId}`);
