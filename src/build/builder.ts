@@ -576,7 +576,8 @@ export class Builder {
 
   /**
    * Moves every finished archive's upper dir into the layer store (one rename: a layer another process unpacked or
-   * published meanwhile stays, see LayerStore) and removes the rest. Only when no step is mounted; each pending layer is handled once.
+   * published meanwhile stays, see LayerStore) and removes the rest. Only when no step is mounted; each pending
+   * layer is handled once.
    */
   private publishLayers(): void {
     for (const p of this.pending.values()) {

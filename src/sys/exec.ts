@@ -112,7 +112,8 @@ export function spawnPiped(cmd: string, args: readonly string[]): PipedProcess {
   const { pid, fds } = native().spawn(cmd, [cmd, ...args], false, [1, 2]) as { pid: number; fds: [number, number] };
   const stdout = new Socket({ fd: fds[0], readable: true, writable: false });
   const stderr = new Socket({ fd: fds[1], readable: true, writable: false });
-  const ended = (s: Socket) => new Promise<void>((resolve) => s.once('close', () => resolve()));
+  // A read error ends a stream like its end does (then 'close'); the exit status still comes from waitpid.
+  const ended = (s: Socket) => new Promise<void>((resolve) => s.on('error', () => undefined).once('close', () => resolve()));
   const exited = Promise.all([ended(stdout), ended(stderr)]).then(() => reap(pid));
   return { pid, stdout, stderr, exited };
 }
