@@ -90,12 +90,16 @@ export class LayerStore {
 
   /**
    * Removes an unpacked layer. It is first renamed away under its lock, so that no other process ever sees a
-   * half-deleted layer directory (has() is true only for complete ones).
+   * half-deleted layer directory (has() is true only for complete ones). The lock file goes too (one per layer
+   * would pile up): a process that waited for it then holds a lock on a file without a name, which costs at most
+   * a second unpack of the layer, since placing one is a rename that a complete layer already there wins.
    */
   remove(diffHex: string): void {
     const gone = join(this.paths.tmp, `deleting-${diffHex}-${process.pid}-${Date.now()}`);
-    const lock = new FileLock(this.paths.lock(`layer-${diffHex}`)).acquire();
+    const lockPath = this.paths.lock(`layer-${diffHex}`);
+    const lock = new FileLock(lockPath).acquire();
     try {
+      rmSync(lockPath, { force: true });
       if (!existsSync(this.paths.layer(diffHex))) return;
       mkdirSync(this.paths.tmp, { recursive: true });
       renameSync(this.paths.layer(diffHex), gone);

@@ -443,6 +443,9 @@ describe('berth build', { concurrency: false }, () => {
     // The cache outlives the images that used it.
     b.ok(['rmi', 'cache:1', 'cache:2']);
     b.ok(['image', 'prune', '-f']);
+    // Removed layers take their lock files with them.
+    const layerLocks = readdirSync(join(b.root, 'locks')).filter((n) => /^layer-[0-9a-f]{64}\.lock$/.test(n));
+    assert.deepEqual(layerLocks.filter((n) => !existsSync(join(b.root, 'layers', n.slice(6, 70)))), []);
     const fifth = b.run(['build', '--progress', 'plain', '-t', 'cache:3', dir]);
     assert.equal(fifth.code, 0, fifth.stderr);
     assert.ok(step(fifth.stderr, 'cat /src/app.js').cached, fifth.stderr);
