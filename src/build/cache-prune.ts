@@ -88,18 +88,6 @@ export function parseCachePruneFilters(pairs: readonly (readonly [string, string
   return out;
 }
 
-/** Splits `--filter` values into pairs like Docker's FilterOpt (empty values ignored); `bad` is the first without "=". */
-export function splitFilterFlags(values: readonly string[]): { pairs: [string, string][]; bad?: string } {
-  const pairs: [string, string][] = [];
-  for (const v of values) {
-    if (v === '') continue;
-    const i = v.indexOf('=');
-    if (i < 0) return { pairs, bad: v };
-    pairs.push([v.slice(0, i).trim().toLowerCase(), v.slice(i + 1).trim()]);
-  }
-  return { pairs };
-}
-
 /** Oldest use first; then oldest made; then by id, so the order is stable. */
 export function leastRecentlyUsedFirst(a: PruneCandidate, b: PruneCandidate): number {
   return a.lastUsedAt - b.lastUsedAt || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

@@ -6,7 +6,7 @@
  * - `label=K` / `label=K=V`: an item goes only when it has every one of these labels (K with any value, or K=V).
  * - `label!=K` / `label!=K=V`: an item that has every one of these stays.
  *
- * Pure functions; the pairs come from splitFilterFlags (build/cache-prune.ts).
+ * Pure functions; the pairs come from splitFilterFlags (cli/filter-flag.ts).
  */
 import { invalidArgument } from '../base/errors.js';
 import { parseRfc3339, parseSince } from '../base/units.js';
@@ -18,6 +18,8 @@ export interface PruneFilter {
   labels: string[];
   /** `label!` values: an item matching all of them stays. */
   notLabels: string[];
+  /** `all` (volume prune only): named volumes go too. */
+  all?: boolean;
 }
 
 /** No filter: everything the prune selects goes. */
@@ -37,6 +39,13 @@ export function parsePruneFilter(pairs: readonly (readonly [string, string])[], 
     values.set(k, (values.get(k) ?? new Set()).add(v));
   }
   const f: PruneFilter = { labels: [...(values.get('label') ?? [])], notLabels: [...(values.get('label!') ?? [])] };
+  const all = [...(values.get('all') ?? [])];
+  if (all.length > 0) {
+    // moby's GetBoolOrDefault: "1"/"true" and "0"/"false", any case; several values must agree.
+    const bools = new Set(all.map((v) => (/^(1|true)$/i.test(v) ? true : /^(0|false)$/i.test(v) ? false : undefined)));
+    if (bools.has(undefined) || bools.size > 1) throw invalidArgument(`invalid filter 'all=${all.join(',')}'`);
+    f.all = [...bools][0]!;
+  }
   const until = [...(values.get('until') ?? [])];
   if (until.length > 1) throw invalidArgument('more than one until filter specified');
   if (until.length === 1) f.until = { value: until[0]!, ns: parseSince(until[0]!, now) };

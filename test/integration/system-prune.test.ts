@@ -290,6 +290,50 @@ describe('berth system prune', { concurrency: false }, () => {
     assert.deepEqual(state(b), before);
   });
 
+  it("container, image and volume prune ask Docker's questions, take --filter, and refuse bad filters before asking", (t) => {
+    const { b, w } = world(t);
+    const before = state(b);
+    const question = (warning: string) => `WARNING! This will remove ${warning}\nAre you sure you want to continue? [y/N] `;
+    const asks: [string[], string][] = [
+      [['container', 'prune'], question('all stopped containers.')],
+      [['image', 'prune'], question('all dangling images.')],
+      [['image', 'prune', '-a'], question('all images without at least one container associated to them.')],
+      [['volume', 'prune'], question('anonymous local volumes not used by at least one container.')],
+      [['volume', 'prune', '--filter', 'all=true'], question('all local volumes not used by at least one container.')],
+    ];
+    for (const [args, prompt] of asks) {
+      for (const input of ['n\n', '']) {
+        const r = b.run(args, { input });
+        assert.deepEqual([r.code, r.stdout, r.stderr], [0, prompt, ''], args.join(' '));
+      }
+    }
+    assert.deepEqual(state(b), before, 'a declined prune removed something');
+
+    const bad: [string[], number, string][] = [
+      [['container', 'prune', '--filter', 'dangling=true'], 1, "Error: invalid filter 'dangling'\n"],
+      [['image', 'prune', '--filter', 'until=soon'], 1, 'Error: failed to parse value as time or duration: "soon"\n'],
+      [['volume', 'prune', '--filter', 'until=1h'], 1, "Error: invalid filter 'until'\n"],
+      [['volume', 'prune', '-a', '--filter', 'all=1'], 1, 'Error: conflicting options: cannot specify both --all and --filter all=1\n'],
+    ];
+    for (const [args, code, stderr] of bad) {
+      const r = b.run(args, { input: 'y\n' });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [code, '', stderr], args.join(' '));
+    }
+
+    // Confirmed, with filters: only what carries the label goes.
+    let r = b.run(['container', 'prune', '--filter', 'label=prune=yes'], { input: 'y\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${question('all stopped containers.')}Deleted Containers:\n${w.s2}\n\nTotal reclaimed space: 0B\n`);
+    r = b.run(['image', 'prune', '-a', '--filter', 'label=prune=yes'], { input: 'y\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\[y\/N\] Deleted Images:\nuntagged: app:1\ndeleted: sha256:/);
+    const now = state(b);
+    assert.deepEqual(now.containers, [w.running, w.s1].sort());
+    assert.ok(!now.images.some((i) => i.endsWith(' app:1')) && now.images.includes(`${w.built} built:1`), now.images.join('\n'));
+    r = b.run(['volume', 'prune', '-f', '--filter', 'label!=keep']);
+    assert.equal(r.stdout, 'Total reclaimed space: 0B\n', 's1 still uses its anonymous volume');
+  });
+
   it('sweeps what a SIGKILLed build left: its RUN container, mounts, cgroups and temp dirs', async (t) => {
     const b = new Berth();
     let pid = '';

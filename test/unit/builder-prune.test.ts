@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBerthError } from '../../src/base/errors.js';
 import {
-  parseCachePruneFilters, selectForPrune, sharedChains, splitFilterFlags, ownBytes, type PruneCandidate,
+  parseCachePruneFilters, selectForPrune, sharedChains, ownBytes, type PruneCandidate,
 } from '../../src/build/cache-prune.js';
+import { splitFilterFlags } from '../../src/cli/filter-flag.js';
 import { BuildCache, cacheKey, type CacheEntry } from '../../src/build/cache.js';
 import type { Digest } from '../../src/base/digest.js';
 import { native, LOCK_SH } from '../../src/sys/native.js';

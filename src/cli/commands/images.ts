@@ -12,6 +12,9 @@ import { parseReference, familiarName } from '../../image/reference.js';
 import { errnoCode, invalidArgument } from '../../base/errors.js';
 import { errorMessage } from '../exit.js';
 import type { Image } from '../../image/types.js';
+import { confirm } from '../prompt.js';
+import { pruneFilterOf } from '../filter-flag.js';
+import { PRUNE_FILTER_KEYS } from '../../engine/prune-filter.js';
 
 const FORMAT = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template' };
 
@@ -131,10 +134,15 @@ export const imagePrune: Command = {
   spec: {
     name: 'image prune', usage: 'berth image prune [OPTIONS]', description: 'Remove unused images', maxArgs: 0,
     flags: [{ name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images, not just dangling ones' }, { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
-      { name: 'filter', type: 'strings', description: 'Provide filter values' }],
+      { name: 'filter', type: 'strings', description: 'Provide filter values (e.g. "until=<timestamp>")' }],
   },
   async run(ctx, p) {
-    const r = pruneImages(ctx.engine(), flag.bool(p, 'all'));
+    const all = flag.bool(p, 'all');
+    pruneFilterOf(p, PRUNE_FILTER_KEYS);
+    // docker/cli's questions (cli/command/image/prune.go).
+    const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
+    const r = pruneImages(ctx.engine(), all, pruneFilterOf(p, PRUNE_FILTER_KEYS));
     if (r.deleted.length || r.untagged.length) {
       ctx.stdout.write('Deleted Images:\n');
       for (const u of r.untagged) ctx.stdout.write(`untagged: ${u}\n`);

@@ -7,6 +7,12 @@ import { parseLabels } from '../../engine/create.js';
 import { volumeUsers } from '../../engine/lifecycle.js';
 import { humanSize } from '../../base/units.js';
 import { pruneVolumes } from '../../engine/prune.js';
+import { confirm } from '../prompt.js';
+import { pruneFilterOf } from '../filter-flag.js';
+import { invalidArgument } from '../../base/errors.js';
+
+/** What `volume prune --filter` takes: labels, and the API's `all` (what --all sets). */
+const VOLUME_PRUNE_KEYS = ['label', 'label!', 'all'];
 
 const FORMAT = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template' };
 
@@ -79,10 +85,16 @@ export const volumePrune: Command = {
   spec: {
     name: 'volume prune', usage: 'berth volume prune [OPTIONS]', description: 'Remove unused local volumes', maxArgs: 0,
     flags: [{ name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' }, { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused volumes, not just anonymous ones' },
-      { name: 'filter', type: 'strings', description: 'Provide filter values' }],
+      { name: 'filter', type: 'strings', description: 'Provide filter values (e.g. "label=<label>")' }],
   },
   async run(ctx, p) {
-    const r = pruneVolumes(ctx.engine(), { all: flag.bool(p, 'all') });
+    const filter = pruneFilterOf(p, VOLUME_PRUNE_KEYS);
+    if (filter.all !== undefined && flag.bool(p, 'all')) throw invalidArgument('conflicting options: cannot specify both --all and --filter all=1');
+    const all = flag.bool(p, 'all') || filter.all === true;
+    // docker/cli's questions (cli/command/volume/prune.go).
+    const warning = all ? 'WARNING! This will remove all local volumes not used by at least one container.' : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
+    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
+    const r = pruneVolumes(ctx.engine(), { all, filter });
     if (r.deleted.length) ctx.stdout.write(`Deleted Volumes:\n${r.deleted.join('\n')}\n\n`);
     ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
     return 0;
