@@ -1043,12 +1043,11 @@ export class Builder {
       trace(`copy: placed, ${links.length} to link`);
       if (links.length && link) {
         // Links go into the upper dir with the overlay unmounted; what cannot be linked is written as usual.
-        fs.unmount();
-        const failed = linkDeferred(link, fs.upper, links);
+        const failed = fs.unmountForChange() ? linkDeferred(link, fs.upper, links) : links.map((l) => l.item);
         trace(`copy: linked, ${failed.length} failed`);
         if (failed.length) {
-          fs.mount();
-          placeItems(rootfs, failed, o);
+          fs.remount();
+          Object.assign(placed, placeItems(rootfs, failed, o).placed);
         }
       }
       return record ? { placed } : {};

@@ -1,6 +1,6 @@
 import {
   chmodSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, type Stats,
+  fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument } from '../base/errors.js';
@@ -81,93 +81,95 @@ export function isDirIn(rootfs: string, ctrPath: string): boolean {
  * the upper dir) is not written but returned to link (linkDeferred), and files with a digest are recorded.
  */
 export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOwnership, reuse?: { from: LinkSource; upper: string }): Placement {
-  const links = new Map<string, string>();
-  const dirs: Dirs = { host: new Map(), made: new Set() };
-  // Upper-dir paths (relative) known to be directories, for linking into.
-  const upperDirs = new Set<string>();
-  const out: Placement = { placed: {}, links: [] };
-  const note = (host: string, digest?: string) => {
-    const rel = host.slice(rootfs.length + 1);
-    if (digest !== undefined) out.placed[rel] = digest;
-    else delete out.placed[rel];
-  };
-  // A destination written twice ends as the last write: only files placed once are linked.
-  const seen = new Set<string>();
-  const repeated = new Set<string>();
-  if (reuse) for (const it of items) (seen.has(it.dest) ? repeated : seen).add(it.dest);
-  for (const it of items) {
+  const p = new Placer(rootfs, o, reuse);
+  for (const it of items) p.place(it);
+  return { placed: p.placed, links: [...p.pending.values()] };
+}
+
+/** Files up to this size are copied through user space with their metadata set on the open descriptor. */
+const SMALL_FILE = 1 << 20;
+
+/** One placement's state: what it resolved, made and wrote, and what it left to link. */
+class Placer {
+  /** "dev:ino" of a multiply-linked source -> where its first copy went. */
+  private readonly inodes = new Map<string, string>();
+  /**
+   * Container directories resolved here -> their host paths (created or checked here, so none can have turned into
+   * a symlink meanwhile): each path component is resolved once per placement, not once per file.
+   */
+  private readonly dirs = new Map<string, string>();
+  /** Host paths of the directories this placement created: nothing but what it placed is in them. */
+  private readonly made = new Set<string>();
+  /** Paths (relative to the root, symlinks resolved) this placement put something at. */
+  private readonly written = new Set<string>();
+  /** Upper-dir paths (relative) known to be directories, to link into. */
+  private readonly upperDirs = new Set<string>();
+  readonly placed: PlacedFiles = {};
+  /** Files left to link, by path: a later item that reaches the same path writes the file first (order kept). */
+  readonly pending = new Map<string, DeferredLink>();
+
+  constructor(
+    private readonly rootfs: string,
+    private readonly o: CopyOwnership,
+    private readonly reuse?: { from: LinkSource; upper: string },
+  ) {}
+
+  private rel(host: string): string {
+    return host.slice(this.rootfs.length + 1);
+  }
+
+  place(it: CopyItem): void {
+    const o = this.o;
     if (it.kind === 'data') {
-      const host = prepareFile(rootfs, it.dest, o, dirs);
+      const host = this.prepareFile(it.dest);
       writeFileSync(host, it.data);
       lchownSync(host, o.uid ?? 0, o.gid ?? 0);
       chmodSync(host, o.chmod ?? it.mode);
       if (it.mtime) utimesSync(host, it.mtime, it.mtime);
-      note(host);
-      continue;
+      this.note(host);
+      return;
     }
     const st = it.stat;
     if (st.isDirectory()) {
       const ctrDir = posix.normalize('/' + it.dest);
-      const host = dirs.host.get(ctrDir) ?? resolveInRoot(rootfs, it.dest);
+      const host = this.dirs.get(ctrDir) ?? resolveInRoot(this.rootfs, it.dest);
+      this.claim(host);
       if (!existsSync(host)) {
-        ensureParents(rootfs, it.dest, o, dirs);
+        this.ensureParents(it.dest);
         mkdirSync(host);
-        dirs.host.set(ctrDir, host);
-        dirs.made.add(host);
+        this.dirs.set(ctrDir, host);
+        this.made.add(host);
+        this.written.add(this.rel(host));
         if (it.root) {
           // The directory a directory's contents go to is made like a missing parent (as buildah and Docker do).
           lchownSync(host, o.uid ?? 0, o.gid ?? 0);
           chmodSync(host, 0o755);
-          continue;
+          return;
         }
         lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
         chmodSync(host, o.chmod ?? st.mode & 0o7777);
         utimesSync(host, st.atime, st.mtime);
       } else if (!lstatSync(host).isDirectory()) {
         throw invalidArgument(`cannot copy a directory to ${it.dest}: a file is in the way`);
-      } else dirs.host.set(ctrDir, host);
-      continue;
+      } else this.dirs.set(ctrDir, host);
+      return;
     }
     if (st.isFile() && st.nlink === 1) {
-      const uid = o.uid ?? st.uid;
-      const gid = o.gid ?? st.gid;
-      const mode = o.chmod ?? st.mode & 0o7777;
-      const parent = ensureParents(rootfs, it.dest, o, dirs);
+      const parent = this.ensureParents(it.dest);
       const host = join(parent, posix.basename(it.dest));
-      if (reuse && it.digest !== undefined && !repeated.has(it.dest)) {
-        const rel = host.slice(rootfs.length + 1);
-        const relParent = parent.slice(rootfs.length + 1);
-        if (!upperDirs.has(relParent) && lstatSync(join(reuse.upper, relParent), { throwIfNoEntry: false })?.isDirectory()) upperDirs.add(relParent);
-        // Nothing is at the path yet if this placement made its directory (and it is placed once).
-        const free = () => dirs.made.has(parent) || lstatSync(host, { throwIfNoEntry: false }) === undefined;
-        if (upperDirs.has(relParent) && linkable(reuse.from, rel, it.digest, st, uid, gid, mode) && free()) {
-          out.links.push({ rel, item: it });
-          out.placed[rel] = it.digest;
-          continue;
-        }
-      }
-      if (st.size <= SMALL_FILE) {
-        if (!createSmallFile(it.src, host, uid, gid, mode, st) && !createSmallFile(it.src, prepareFile(rootfs, it.dest, o, dirs), uid, gid, mode, st)) {
-          throw invalidArgument(`cannot copy to ${it.dest}: something appeared there meanwhile`);
-        }
-      } else {
-        copyFileSync(it.src, prepareFile(rootfs, it.dest, o, dirs));
-        lchownSync(host, uid, gid);
-        chmodSync(host, mode);
-        utimesSync(host, st.atime, st.mtime);
-      }
-      note(host, it.digest);
-      continue;
+      this.claim(host);
+      if (!this.defer(it, parent, host)) this.writeFile(it, host);
+      return;
     }
-    const host = prepareFile(rootfs, it.dest, o, dirs);
-    note(host);
+    const host = this.prepareFile(it.dest);
+    this.note(host);
     const inode = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1 && !st.isDirectory() ? links.get(inode) : undefined;
+    const first = st.nlink > 1 ? this.inodes.get(inode) : undefined;
     if (first !== undefined) {
       linkSync(first, host);
-      continue;
+      return;
     }
-    if (st.nlink > 1) links.set(inode, host);
+    if (st.nlink > 1) this.inodes.set(inode, host);
     if (st.isSymbolicLink()) {
       symlinkSync(readlinkSync(it.src), host);
       lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
@@ -180,7 +182,123 @@ export function placeItems(rootfs: string, items: readonly CopyItem[], o: CopyOw
     }
     // Sockets, fifos and devices in a context are skipped, as BuildKit's context transfer does.
   }
-  return out;
+
+  /** Records what is now at `host`: a file of this content digest, or (no digest) something not to link later. */
+  private note(host: string, digest?: string): void {
+    const rel = this.rel(host);
+    this.written.add(rel);
+    if (digest !== undefined) this.placed[rel] = digest;
+    else delete this.placed[rel];
+  }
+
+  /** Before anything is put at `host`: a file still waiting to be linked there is written first, as it came first. */
+  private claim(host: string): void {
+    const rel = this.rel(host);
+    const waiting = this.pending.get(rel);
+    if (!waiting) return;
+    this.pending.delete(rel);
+    delete this.placed[rel];
+    this.writeFile(waiting.item as CopyItem & { kind: 'entry' }, host);
+  }
+
+  /**
+   * Leaves a file to link when the earlier layer holds it alike, nothing is at its path, and the upper dir holds its
+   * parent (this step made it, or copied it up). Returns whether it did.
+   */
+  private defer(it: CopyItem & { kind: 'entry' }, parent: string, host: string): boolean {
+    const r = this.reuse;
+    if (!r || it.digest === undefined) return false;
+    const rel = this.rel(host);
+    const relParent = this.rel(parent);
+    if (!this.upperDirs.has(relParent)) {
+      if (!lstatSync(join(r.upper, relParent), { throwIfNoEntry: false })?.isDirectory()) return false;
+      this.upperDirs.add(relParent);
+    }
+    const { uid, gid, mode } = this.ownership(it.stat);
+    if (!linkable(r.from, rel, it.digest, it.stat, uid, gid, mode)) return false;
+    // In a directory this placement made, only what it put there can be.
+    const free = this.made.has(parent) ? !this.written.has(rel) : lstatSync(host, { throwIfNoEntry: false }) === undefined;
+    if (!free) return false;
+    this.pending.set(rel, { rel, item: it });
+    this.placed[rel] = it.digest;
+    this.written.add(rel);
+    return true;
+  }
+
+  private ownership(st: Stats): { uid: number; gid: number; mode: number } {
+    return { uid: this.o.uid ?? st.uid, gid: this.o.gid ?? st.gid, mode: this.o.chmod ?? st.mode & 0o7777 };
+  }
+
+  /**
+   * Writes a regular file at `host` (whatever non-directory is there replaced). Its digest is recorded only when the
+   * source is still the file that was hashed (same inode, size, mtime and ctime), so a file edited during the build
+   * is never recorded under its old content's digest.
+   */
+  private writeFile(it: CopyItem & { kind: 'entry' }, host: string): void {
+    const st = it.stat;
+    const { uid, gid, mode } = this.ownership(st);
+    let now: Stats | undefined;
+    if (st.size <= SMALL_FILE) {
+      now = createSmallFile(it.src, host, uid, gid, mode, st) ?? createSmallFile(it.src, this.prepareFile(it.dest), uid, gid, mode, st);
+      if (now === undefined) throw invalidArgument(`cannot copy to ${it.dest}: something appeared there meanwhile`);
+    } else {
+      copyFileSync(it.src, this.prepareFile(it.dest));
+      lchownSync(host, uid, gid);
+      chmodSync(host, mode);
+      utimesSync(host, st.atime, st.mtime);
+      now = lstatSync(it.src, { throwIfNoEntry: false });
+    }
+    this.note(host, now && sameFile(now, st) ? it.digest : undefined);
+  }
+
+  /**
+   * Missing parents of a container path, created 0755 (owned by root, or by --chown's user); returns the parent's
+   * host path.
+   */
+  private ensureParents(ctrPath: string): string {
+    const parent = posix.dirname(posix.normalize('/' + ctrPath));
+    const known = this.dirs.get(parent);
+    if (known !== undefined) return known;
+    let cur = '/';
+    let host = this.dirs.get('/') ?? resolveInRoot(this.rootfs, '/');
+    this.dirs.set('/', host);
+    for (const p of parent.split('/').filter(Boolean)) {
+      cur = posix.join(cur, p);
+      const seen = this.dirs.get(cur);
+      if (seen !== undefined) {
+        host = seen;
+        continue;
+      }
+      host = resolveInRoot(this.rootfs, cur);
+      this.claim(host);
+      if (existsSync(host)) {
+        if (!lstatSync(host).isDirectory()) throw invalidArgument(`cannot copy to ${ctrPath}: ${cur} is not a directory`);
+      } else {
+        mkdirSync(host, { mode: 0o755 });
+        chmodSync(host, 0o755);
+        if (this.o.chownParents) lchownSync(host, this.o.uid ?? 0, this.o.gid ?? 0);
+        this.made.add(host);
+        this.written.add(this.rel(host));
+      }
+      this.dirs.set(cur, host);
+    }
+    return host;
+  }
+
+  /** The host path for a file at a container path: parents made, whatever non-directory was there removed. */
+  private prepareFile(ctrPath: string): string {
+    const host = join(this.ensureParents(ctrPath), posix.basename(ctrPath));
+    this.claim(host);
+    const st = lstatSync(host, { throwIfNoEntry: false });
+    if (st?.isDirectory()) throw invalidArgument(`cannot copy a file to ${ctrPath}: a directory is in the way`);
+    if (st) rmSync(host, { force: true });
+    return host;
+  }
+}
+
+/** Whether two stats are of the same unchanged file (inode, size, mtime, ctime). */
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 /**
@@ -197,7 +315,7 @@ function linkable(from: LinkSource, rel: string, digest: string, st: Stats, uid:
 /**
  * Hard-links deferred files from the earlier layer into the step's upper dir. Only while the overlay is unmounted
  * (overlayfs does not allow changes to its layers under a mount). Returns the items that could not be linked
- * (the earlier layer was removed meanwhile), to place as usual.
+ * (the earlier layer was removed meanwhile, or is on another filesystem), to place as usual.
  */
 export function linkDeferred(from: LinkSource, upper: string, links: readonly DeferredLink[]): CopyItem[] {
   const failed: CopyItem[] = [];
@@ -211,33 +329,39 @@ export function linkDeferred(from: LinkSource, upper: string, links: readonly De
   return failed;
 }
 
-/** Files up to this size are copied through user space with their metadata set on the open descriptor. */
-const SMALL_FILE = 1 << 20;
-
 /**
  * Creates `dst` (exclusively, never through a symlink) with the bytes of `src`, then owner, mode and times set on
  * the descriptor: one path walk through the overlay instead of one per call, and no lookup of a name that cannot
- * exist yet. Returns false, having touched nothing, if something is already at `dst` (prepareFile deals with it).
+ * exist yet. Returns the source's stat as read (to tell whether it changed since it was hashed), or undefined,
+ * having touched nothing, if something is already at `dst` (the caller clears the way and tries again).
  */
-function createSmallFile(src: string, dst: string, uid: number, gid: number, mode: number, st: Stats): boolean {
+function createSmallFile(src: string, dst: string, uid: number, gid: number, mode: number, st: Stats): Stats | undefined {
   let fd: number;
   try {
     fd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw e;
   }
   try {
-    const data = st.size > 0 ? readFileSync(src) : undefined;
-    for (let off = 0; data && off < data.length;) off += writeSync(fd, data, off, data.length - off);
+    const sfd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
+    let now: Stats;
+    let data: Buffer;
+    try {
+      now = fstatSync(sfd);
+      data = now.size > 0 ? readFileSync(sfd) : Buffer.alloc(0);
+    } finally {
+      closeSync(sfd);
+    }
+    for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
     fchownSync(fd, uid, gid);
     // After the chown, which clears setuid and setgid bits.
     fchmodSync(fd, mode);
     futimesSync(fd, st.atime, st.mtime);
+    return now;
   } finally {
     closeSync(fd);
   }
-  return true;
 }
 
 /** Every entry below a host directory, sorted, parents first, as [path relative to dir, stat]; links not followed. */
@@ -254,61 +378,4 @@ export function walkDir(dir: string): { rel: string; abs: string; stat: Stats }[
   };
   visit(dir, '');
   return out;
-}
-
-/**
- * Missing parents of a container path, created 0755 (owned by root, or by --chown's user); returns the parent's host
- * path. Each path component is resolved once per placement (`dirs`), not once per file.
- */
-function ensureParents(rootfs: string, ctrPath: string, o: CopyOwnership, dirs: Dirs): string {
-  const parent = posix.dirname(posix.normalize('/' + ctrPath));
-  const known = dirs.host.get(parent);
-  if (known !== undefined) return known;
-  let cur = '/';
-  let host = dirs.host.get('/') ?? resolveInRoot(rootfs, '/');
-  dirs.host.set('/', host);
-  for (const p of parent.split('/').filter(Boolean)) {
-    cur = posix.join(cur, p);
-    const seen = dirs.host.get(cur);
-    if (seen !== undefined) {
-      host = seen;
-      continue;
-    }
-    host = resolveInRoot(rootfs, cur);
-    if (existsSync(host)) {
-      if (!lstatSync(host).isDirectory()) throw invalidArgument(`cannot copy to ${ctrPath}: ${cur} is not a directory`);
-    } else {
-      mkdirSync(host, { mode: 0o755 });
-      chmodSync(host, 0o755);
-      if (o.chownParents) lchownSync(host, o.uid ?? 0, o.gid ?? 0);
-      dirs.made.add(host);
-    }
-    dirs.host.set(cur, host);
-  }
-  return host;
-}
-
-/**
- * Container directories resolved in one placement -> their host paths (created or checked here, so none can have
- * turned into a symlink meanwhile); `made` holds the host paths of those it created, where nothing but what it
- * placed can be.
- */
-interface Dirs {
-  host: Map<string, string>;
-  made: Set<string>;
-}
-
-/** The host path for a file at a container path: parents made, whatever non-directory was there removed. */
-function prepareFile(rootfs: string, ctrPath: string, o: CopyOwnership, dirs: Dirs): string {
-  const parent = ensureParents(rootfs, ctrPath, o, dirs);
-  const host = join(parent, posix.basename(ctrPath));
-  let st: Stats | undefined;
-  try {
-    st = lstatSync(host);
-  } catch {
-    st = undefined;
-  }
-  if (st?.isDirectory()) throw invalidArgument(`cannot copy a file to ${ctrPath}: a directory is in the way`);
-  if (st) rmSync(host, { force: true });
-  return host;
 }

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, r
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hex, type Digest } from '../base/digest.js';
-import { mountOverlay, unmount } from '../sys/mount.js';
+import { mountOverlay, unmount, unmountNow } from '../sys/mount.js';
 import { writeLayerTar } from '../storage/changes.js';
 import { isOpaque, lookupLower } from '../storage/apply.js';
 import { MEDIA_OCI_LAYER, type Descriptor } from '../image/types.js';
@@ -64,6 +64,26 @@ export class StepFs {
   unmount(): void {
     if (this.mounted) unmount(this.rootfs);
     this.mounted = false;
+  }
+
+  /**
+   * Unmounts so that the upper dir can be changed directly: at once, not lazily (false, still mounted, if something
+   * uses the mount).
+   */
+  unmountForChange(): boolean {
+    if (this.mounted && !unmountNow(this.rootfs)) return false;
+    this.mounted = false;
+    return true;
+  }
+
+  /**
+   * Mounts again after unmountForChange() (nothing to do if it did not unmount). A volatile overlay marks its work dir so that it cannot be mounted again
+   * (the kernel cannot tell whether the upper dir was synced); here nothing was lost, so the mark goes first.
+   */
+  remount(): string {
+    if (this.mounted) return this.rootfs;
+    rmSync(join(this.work, 'work'), { recursive: true, force: true });
+    return this.mount();
   }
 
   /**

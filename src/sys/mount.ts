@@ -54,6 +54,22 @@ export function unmount(target: string): void {
   }
 }
 
+/**
+ * Unmounts `target` at once (not lazily): false, leaving it mounted, while something still uses it (EBUSY). For
+ * when the layers under a mount are to be changed next, which must not happen while the mount lives on.
+ */
+export function unmountNow(target: string): boolean {
+  try {
+    native().umount2(target, 0);
+    return true;
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'EBUSY') return false;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw e;
+    return true;
+  }
+}
+
 export function isMountPoint(target: string): boolean {
   const mounts = readFileSync('/proc/self/mounts', 'utf8');
   const esc = target.replace(/ /g, '\\040');

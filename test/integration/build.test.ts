@@ -503,7 +503,21 @@ describe('berth build', { concurrency: false }, () => {
     assert.equal(lastLayer('inc:3'), lastLayer('inc:2'));
     assert.notEqual(lastLayer('inc:2'), lastLayer('inc:1'));
     assert.equal(b.ok(['run', '--rm', 'inc:2', 'cat', '/app/edited.txt', '/app/f7.txt']), 'after\nfile 7');
-    b.ok(['rmi', 'inc:1', 'inc:2', 'inc:3']);
+
+    // A file that cannot be linked (immutable: link(2) fails) is written as usual, through the overlay mounted again.
+    const pinned = join(b.root, 'layers', lastLayer('inc:2').slice(7), 'diff', 'app', 'f3.txt');
+    spawnSync('chattr', ['+i', pinned]);
+    try {
+      writeFileSync(join(dir, 'src/edited.txt'), 'again\n');
+      const again = b.run(['build', '--progress', 'plain', '-t', 'inc:4', dir], { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /copy: linked, 1 failed/);
+      assert.equal(b.run(['build', '--no-cache', '--progress', 'plain', '-t', 'inc:5', dir], { env }).code, 0);
+      assert.equal(lastLayer('inc:4'), lastLayer('inc:5'));
+    } finally {
+      spawnSync('chattr', ['-i', pinned]);
+    }
+    b.ok(['rmi', 'inc:1', 'inc:2', 'inc:3', 'inc:4', 'inc:5']);
   });
 
   it('gives the same image digest for the same input with SOURCE_DATE_EPOCH, on fresh roots, without cache', () => {

@@ -1,6 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { linkDeferred, placeItems, type CopyItem, type LinkSource } from '../../src/build/copy.js';
@@ -81,6 +81,32 @@ describe('placeItems with an earlier layer to link from', () => {
 
     const chowned = fresh('upper');
     assert.deepEqual(placeItems(chowned, s.items(), { uid: 1000, gid: 1000, chownParents: false }, { from, upper: chowned }).links, []);
+  });
+
+  it('keeps the last write when two destinations reach one path through a symlink', () => {
+    const s = sources({ 'a.txt': 'A', 'b.txt': 'B' });
+    const entry = (n: string, dest: string): CopyItem => ({ kind: 'entry', src: join(s.dir, n), stat: lstatSync(join(s.dir, n)), dest, digest: `d-${readFileSync(join(s.dir, n), 'utf8')}` });
+    const real = (): CopyItem => ({ kind: 'entry', src: s.dir, stat: lstatSync(s.dir), dest: '/real', root: true });
+    const earlier = fresh('layer');
+    const from: LinkSource = { dir: earlier, placed: placeItems(earlier, [real(), entry('a.txt', '/real/x')], root).placed };
+    assert.deepEqual(from.placed, { 'real/x': 'd-A' });
+
+    const upper = fresh('upper');
+    symlinkSync('real', join(upper, 'alias'));
+    const p = placeItems(upper, [real(), entry('a.txt', '/real/x'), entry('b.txt', '/alias/x')], root, { from, upper });
+    assert.deepEqual(p.links, [], 'the link was written before the second file replaced it');
+    assert.equal(readFileSync(join(upper, 'real/x'), 'utf8'), 'B');
+    assert.deepEqual(p.placed, { 'real/x': 'd-B' });
+  });
+
+  it('does not record a file that changed after it was hashed', () => {
+    const s = sources({ 'a.txt': 'A', 'b.txt': 'B' });
+    const items = s.items();
+    writeFileSync(join(s.dir, 'b.txt'), 'B, edited meanwhile');
+    const layer = fresh('layer');
+    const p = placeItems(layer, items, root);
+    assert.deepEqual(p.placed, { 'app/a.txt': 'd-A' });
+    assert.equal(readFileSync(join(layer, 'app/b.txt'), 'utf8'), 'B, edited meanwhile');
   });
 
   it('leaves to write what can no longer be linked (the earlier layer went away)', () => {
