@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { createWriteStream, closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { createWriteStream, closeSync, fstatSync, fsyncSync, openSync, renameSync, statSync, writeSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { native, LOCK_EX, LOCK_SH, LOCK_UN } from '../sys/native.js';
@@ -81,9 +81,19 @@ export class FileLock {
 
   acquire(shared = false): this {
     mkdirSync(dirname(this.path), { recursive: true });
-    this.fd = openSync(this.path, 'a', 0o600);
-    native().flock(this.fd, shared ? LOCK_SH : LOCK_EX);
-    return this;
+    for (;;) {
+      const fd = openSync(this.path, 'a', 0o600);
+      native().flock(fd, shared ? LOCK_SH : LOCK_EX);
+      // A lock file may be removed by its holder (LayerStore.remove): a lock on a file that lost its name excludes
+      // nobody, so take the one the name now stands for.
+      const now = statSync(this.path, { throwIfNoEntry: false });
+      const held = fstatSync(fd);
+      if (now && now.ino === held.ino && now.dev === held.dev) {
+        this.fd = fd;
+        return this;
+      }
+      closeSync(fd);
+    }
   }
 
   release(): void {

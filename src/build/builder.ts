@@ -541,11 +541,8 @@ export class Builder {
           const committed = await done;
           const state = await this.resolveState(next);
           this.cache.put(
-            {
-              key, state, created,
-              ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId }, ...(applied.placed ? { placed: applied.placed } : {}) } : {}),
-            },
-            committed?.blobFile, about, record,
+            { key, state, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created },
+            committed?.blobFile, about, record, applied.placed,
           );
         })());
       } else {
@@ -570,8 +567,9 @@ export class Builder {
   private linkSource(about: string): LinkSource | undefined {
     const prev = this.cache.previous(about);
     const entry = prev && this.cache.getQuietly(prev.key);
-    if (!entry?.layer || !entry.placed || !this.engine.layers.has(entry.layer.diffId)) return undefined;
-    return { dir: this.engine.layers.diffDir(entry.layer.diffId), placed: entry.placed };
+    if (!entry?.layer || !this.engine.layers.has(entry.layer.diffId)) return undefined;
+    const placed = this.cache.placedFiles(entry.key);
+    return placed && { dir: this.engine.layers.diffDir(entry.layer.diffId), placed };
   }
 
   /**

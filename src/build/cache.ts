@@ -38,8 +38,6 @@ export interface CacheEntry {
   /** The layer this step added, if any (its blob and diff id are also the last of state). */
   layer?: { digest: Digest; diffId: Digest };
   created: string;
-  /** The regular files a COPY from the context placed in that layer, with their content digests. */
-  placed?: PlacedFiles;
 }
 
 /** What one build of a step position read; the next build there explains its miss against it. */
@@ -92,6 +90,11 @@ export class BuildCache {
 
   private entryPath(key: string): string {
     return join(this.dir, 'entries', `${key}.json`);
+  }
+
+  /** What a COPY entry placed, apart from the entry (read on every hit) as it can be large: placed/<key>.json. */
+  private placedPath(key: string): string {
+    return join(this.dir, 'placed', `${key}.json`);
   }
 
   private stepPath(about: string): string {
@@ -150,9 +153,13 @@ export class BuildCache {
     }
   }
 
-  /** Records a step: its entry, a link to its layer blob (`blobFile`, in the image store), and what it read. */
-  put(entry: CacheEntry, blobFile: string | undefined, about: string, record: StepRecord): void {
+  /**
+   * Records a step: its entry, a link to its layer blob (`blobFile`, in the image store), what it read, and for a
+   * COPY, the files it placed in its layer (see placedFiles()).
+   */
+  put(entry: CacheEntry, blobFile: string | undefined, about: string, record: StepRecord, placed?: PlacedFiles): void {
     if (entry.layer && blobFile) this.keepBlob(entry.layer.digest, blobFile);
+    if (placed && entry.layer) atomicWriteJson(this.placedPath(entry.key), placed, { durable: false });
     atomicWriteJson(this.entryPath(entry.key), entry, { durable: false });
     this.record(about, record);
   }
@@ -190,6 +197,15 @@ export class BuildCache {
       await store.ingestBlob(createReadStream(kept), { lease, expected: { digest: l.digest } });
     }
     return true;
+  }
+
+  /** The files the entry of `key` placed in its layer (a COPY from the context), if it recorded them. */
+  placedFiles(key: string): PlacedFiles | undefined {
+    try {
+      return readJsonIf<PlacedFiles>(this.placedPath(key));
+    } catch {
+      return undefined; // a damaged record only costs the links it would have saved
+    }
   }
 
   /** What the last build at a step position read, if any. */
@@ -323,6 +339,7 @@ export class BuildCache {
         }
         if (entry?.layer) blobs.add(entry.layer.digest);
         rmSync(this.entryPath(r.name), { force: true });
+        rmSync(this.placedPath(r.name), { force: true });
       }
       rmSync(this.usePath(r.name), { force: true });
       removed.push(r);

@@ -20,6 +20,8 @@ export interface PruneFilter {
   notLabels: string[];
   /** `all` (volume prune only): named volumes go too. */
   all?: boolean;
+  /** `dangling` (image prune only): false for every unused image, not just dangling ones. */
+  dangling?: boolean;
 }
 
 /** No filter: everything the prune selects goes. */
@@ -39,12 +41,13 @@ export function parsePruneFilter(pairs: readonly (readonly [string, string])[], 
     values.set(k, (values.get(k) ?? new Set()).add(v));
   }
   const f: PruneFilter = { labels: [...(values.get('label') ?? [])], notLabels: [...(values.get('label!') ?? [])] };
-  const all = [...(values.get('all') ?? [])];
-  if (all.length > 0) {
-    // moby's GetBoolOrDefault: "1"/"true" and "0"/"false", any case; several values must agree.
-    const bools = new Set(all.map((v) => (/^(1|true)$/i.test(v) ? true : /^(0|false)$/i.test(v) ? false : undefined)));
-    if (bools.has(undefined) || bools.size > 1) throw invalidArgument(`invalid filter 'all=${all.join(',')}'`);
-    f.all = [...bools][0]!;
+  for (const key of ['all', 'dangling'] as const) {
+    const given = [...(values.get(key) ?? [])];
+    if (given.length === 0) continue;
+    // moby's GetBoolOrDefault: "1"/"true" and "0"/"false", any case; one value only.
+    const b = /^(1|true)$/i.test(given[0]!) ? true : /^(0|false)$/i.test(given[0]!) ? false : undefined;
+    if (given.length > 1 || b === undefined) throw invalidArgument(`invalid filter '${key}=${given.join(',')}'`);
+    f[key] = b;
   }
   const until = [...(values.get('until') ?? [])];
   if (until.length > 1) throw invalidArgument('more than one until filter specified');

@@ -14,6 +14,12 @@ import { applyLayer } from './apply.js';
  * into place, so a crash mid-unpack leaves only a temp dir that the next prune removes.
  */
 export class LayerStore {
+  /**
+   * Unpacks under way in this process, by diff id: a second caller (another build stage) waits for the first. The
+   * layer's flock cannot do that within one process: a second flock would block the thread the first one needs.
+   */
+  private readonly unpacking = new Map<Digest, Promise<void>>();
+
   constructor(private readonly paths: Paths, private readonly blobPath: (d: Digest) => string) {}
 
   diffDir(diffId: Digest): string {
@@ -42,7 +48,14 @@ export class LayerStore {
     for (let i = 0; i < diffIds.length; i++) {
       const diffId = diffIds[i]!;
       // Each layer is unpacked on top of the ones below (for implicit dirs and hardlinks into lower layers).
-      if (!this.has(diffId)) await this.unpack(diffId, blobs[i]!, [...dirs].reverse());
+      if (!this.has(diffId)) {
+        let pending = this.unpacking.get(diffId);
+        if (!pending) {
+          pending = this.unpack(diffId, blobs[i]!, [...dirs].reverse()).finally(() => this.unpacking.delete(diffId));
+          this.unpacking.set(diffId, pending);
+        }
+        await pending;
+      }
       dirs.push(this.diffDir(diffId));
     }
     return dirs.reverse();
@@ -91,8 +104,7 @@ export class LayerStore {
   /**
    * Removes an unpacked layer. It is first renamed away under its lock, so that no other process ever sees a
    * half-deleted layer directory (has() is true only for complete ones). The lock file goes too (one per layer
-   * would pile up): a process that waited for it then holds a lock on a file without a name, which costs at most
-   * a second unpack of the layer, since placing one is a rename that a complete layer already there wins.
+   * would pile up); FileLock takes care that a process that waited for it locks the file its name stands for next.
    */
   remove(diffHex: string): void {
     const gone = join(this.paths.tmp, `deleting-${diffHex}-${process.pid}-${Date.now()}`);
@@ -102,7 +114,12 @@ export class LayerStore {
       rmSync(lockPath, { force: true });
       if (!existsSync(this.paths.layer(diffHex))) return;
       mkdirSync(this.paths.tmp, { recursive: true });
-      renameSync(this.paths.layer(diffHex), gone);
+      try {
+        renameSync(this.paths.layer(diffHex), gone);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') return; // removed meanwhile
+        throw e;
+      }
     } finally {
       lock.release();
     }

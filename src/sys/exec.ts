@@ -75,21 +75,23 @@ export async function spawnDaemon(cmd: string, args: readonly string[]): Promise
     }
   } finally {
     closeSync(fd);
-    // The spawned process forks the daemon away and exits at once.
-    await reap(pid);
+    // The spawned process forks the daemon away and exits at once: give up on it after 20 s.
+    await reap(pid, 20_000);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
  * Waits for a child started with native spawn, without blocking the event loop (its pipes said it is ending:
- * polled at 1 ms at first, then 10 ms). Its exit code, or 128+signal.
+ * polled at 1 ms at first, then 10 ms). Its exit code, or 128+signal; -1 if it still runs after `limitMs`.
  */
-async function reap(pid: number): Promise<number> {
+async function reap(pid: number, limitMs = Infinity): Promise<number> {
   const n = native();
+  const until = Date.now() + limitMs;
   for (let i = 0; ; i++) {
     const code = n.waitpid(pid, true);
-    if (code !== -1) return code === -2 ? 128 : code;
+    if (code === -2) throw new BerthError('internal', `process ${pid} is not a child of this process`);
+    if (code !== -1 || Date.now() > until) return code;
     await new Promise((r) => setTimeout(r, i < 50 ? 1 : 10));
   }
 }
@@ -106,12 +108,21 @@ export interface PipedProcess {
 /**
  * Starts a program with stdin on /dev/null and stdout and stderr piped: posix_spawn, without child_process's copy
  * of Node's address space (about 5 ms for each RUN step's runtime). The pipes end when every process holding them
- * did (the runtime, and a container's processes); the program is reaped after that.
+ * did (the runtime, and a container's processes); the program is reaped after that, so both streams must be read
+ * (or resumed) for `exited` to settle.
  */
 export function spawnPiped(cmd: string, args: readonly string[]): PipedProcess {
   const { pid, fds } = native().spawn(cmd, [cmd, ...args], false, [1, 2]) as { pid: number; fds: [number, number] };
-  const stdout = new Socket({ fd: fds[0], readable: true, writable: false });
-  const stderr = new Socket({ fd: fds[1], readable: true, writable: false });
+  const sockets: Socket[] = [];
+  try {
+    for (const fd of fds) sockets.push(new Socket({ fd, readable: true, writable: false }));
+  } catch (e) {
+    for (const sock of sockets) sock.destroy();
+    for (const fd of fds.slice(sockets.length)) closeSync(fd);
+    void reap(pid).catch(() => undefined);
+    throw e;
+  }
+  const [stdout, stderr] = sockets as [Socket, Socket];
   // A read error ends a stream like its end does (then 'close'); the exit status still comes from waitpid.
   const ended = (s: Socket) => new Promise<void>((resolve) => s.on('error', () => undefined).once('close', () => resolve()));
   const exited = Promise.all([ended(stdout), ended(stderr)]).then(() => reap(pid));

@@ -299,7 +299,10 @@ describe('berth system prune', { concurrency: false }, () => {
       [['image', 'prune'], question('all dangling images.')],
       [['image', 'prune', '-a'], question('all images without at least one container associated to them.')],
       [['volume', 'prune'], question('anonymous local volumes not used by at least one container.')],
-      [['volume', 'prune', '--filter', 'all=true'], question('all local volumes not used by at least one container.')],
+      [['volume', 'prune', '-a'], question('all local volumes not used by at least one container.')],
+      // docker/cli words its question after the flag alone.
+      [['volume', 'prune', '--filter', 'all=true'], question('anonymous local volumes not used by at least one container.')],
+      [['image', 'prune', '--filter', 'dangling=true'], question('all dangling images.')],
     ];
     for (const [args, prompt] of asks) {
       for (const input of ['n\n', '']) {
@@ -314,6 +317,7 @@ describe('berth system prune', { concurrency: false }, () => {
       [['image', 'prune', '--filter', 'until=soon'], 1, 'Error: failed to parse value as time or duration: "soon"\n'],
       [['volume', 'prune', '--filter', 'until=1h'], 1, "Error: invalid filter 'until'\n"],
       [['volume', 'prune', '-a', '--filter', 'all=1'], 1, 'Error: conflicting options: cannot specify both --all and --filter all=1\n'],
+      [['image', 'prune', '-a', '--filter', 'dangling=true'], 1, "Error: invalid filter 'dangling=false,true'\n"],
     ];
     for (const [args, code, stderr] of bad) {
       const r = b.run(args, { input: 'y\n' });

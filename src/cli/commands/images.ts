@@ -130,6 +130,9 @@ export const rmi: Command = {
   },
 };
 
+/** What `image prune --filter` takes. */
+const IMAGE_PRUNE_KEYS = [...PRUNE_FILTER_KEYS, 'dangling'];
+
 export const imagePrune: Command = {
   spec: {
     name: 'image prune', usage: 'berth image prune [OPTIONS]', description: 'Remove unused images', maxArgs: 0,
@@ -138,11 +141,13 @@ export const imagePrune: Command = {
   },
   async run(ctx, p) {
     const all = flag.bool(p, 'all');
-    pruneFilterOf(p, PRUNE_FILTER_KEYS);
+    // docker/cli adds dangling=<not --all> to the filters; the daemon refuses two values.
+    const given = pruneFilterOf(p, IMAGE_PRUNE_KEYS).dangling;
+    if (given !== undefined && given === all) throw invalidArgument(`invalid filter 'dangling=${String(!all)},${String(given)}'`);
     // docker/cli's questions (cli/command/image/prune.go).
     const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
     if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
-    const r = pruneImages(ctx.engine(), all, pruneFilterOf(p, PRUNE_FILTER_KEYS));
+    const r = pruneImages(ctx.engine(), all, pruneFilterOf(p, IMAGE_PRUNE_KEYS));
     if (r.deleted.length || r.untagged.length) {
       ctx.stdout.write('Deleted Images:\n');
       for (const u of r.untagged) ctx.stdout.write(`untagged: ${u}\n`);

@@ -91,8 +91,8 @@ export const volumePrune: Command = {
     const filter = pruneFilterOf(p, VOLUME_PRUNE_KEYS);
     if (filter.all !== undefined && flag.bool(p, 'all')) throw invalidArgument('conflicting options: cannot specify both --all and --filter all=1');
     const all = flag.bool(p, 'all') || filter.all === true;
-    // docker/cli's questions (cli/command/volume/prune.go).
-    const warning = all ? 'WARNING! This will remove all local volumes not used by at least one container.' : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
+    // docker/cli's questions (cli/command/volume/prune.go), chosen by the flag alone.
+    const warning = flag.bool(p, 'all') ? 'WARNING! This will remove all local volumes not used by at least one container.' : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
     if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
     const r = pruneVolumes(ctx.engine(), { all, filter });
     if (r.deleted.length) ctx.stdout.write(`Deleted Volumes:\n${r.deleted.join('\n')}\n\n`);
