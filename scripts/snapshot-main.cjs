@@ -7,6 +7,8 @@ const { join } = require('path');
 const v8 = require('v8');
 const vm = require('vm');
 
+// Node warns that `vm` (and `child_process`, which the bundle loads) is "not yet fully verified" in snapshot builder
+// scripts: vm is only used here, to compile, and the integration tests run every command from this snapshot.
 const file = join(__dirname, '..', 'dist', 'berth.cjs');
 const source = readFileSync(file, 'utf8');
 v8.setFlagsFromString('--no-lazy');
