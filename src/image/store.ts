@@ -754,9 +754,11 @@ function missing(digest: Digest): never {
   throw internal(`image ${digest} vanished from the index during the update`);
 }
 
+/** The bytes removing `path` frees: its size, or 0 while another link (the build cache's copy of a layer) keeps them. */
 function sizeOf(path: string): number {
   try {
-    return statSync(path).size;
+    const st = statSync(path);
+    return st.nlink > 1 ? 0 : st.size;
   } catch {
     return 0;
   }

@@ -1,6 +1,6 @@
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync, utimesSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync, utimesSync, existsSync, mkdirSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -304,6 +304,19 @@ describe('gcBlobs', () => {
     assert.equal(store.gcBlobs(), 'pending layer'.length + 'pending config'.length);
     assert.ok(!store.hasBlob(r.digest));
     assert.deepEqual(readdirSync(join(store.dir, 'leases')), []);
+  });
+
+  it('counts as freed only the bytes of blobs no other link keeps (the build cache links layer blobs)', () => {
+    const kept = store.putBlob(Buffer.from('kept by another link'));
+    const alone = store.putBlob(Buffer.from('alone'));
+    const other = join(store.dir, '..', `other-link-${process.pid}`);
+    linkSync(store.blobPath(kept), other);
+    try {
+      assert.equal(store.gcBlobs(), 'alone'.length);
+      assert.ok(!store.hasBlob(kept) && !store.hasBlob(alone));
+    } finally {
+      rmSync(other, { force: true });
+    }
   });
 
   it('ignores and removes the lease of a crashed process', () => {
