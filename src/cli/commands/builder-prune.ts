@@ -3,7 +3,7 @@ import { flag } from '../context.js';
 import { humanSize } from '../../base/units.js';
 import { parseCachePruneFilters } from '../../build/cache-prune.js';
 import { pruneBuildCache } from '../../engine/disk-usage.js';
-import { confirm } from '../prompt.js';
+import { confirmUnlessForced, pruneReport } from '../prune-report.js';
 import { filterFlagPairs } from '../filter-flag.js';
 
 const WARNING_DANGLING = 'WARNING! This will remove all dangling build cache. Are you sure you want to continue?';
@@ -24,10 +24,9 @@ export const builderPrune: Command = {
     const all = flag.bool(p, 'all');
     // Checked before asking, so a mistyped filter never waits for an answer.
     const options = { all, ...parseCachePruneFilters(pairs, new Date()), keepBytes: flag.num(p, 'keep-storage') ?? 0 };
-    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, all ? WARNING_ALL : WARNING_DANGLING))) return 0;
+    if (!(await confirmUnlessForced(ctx, p, all ? WARNING_ALL : WARNING_DANGLING))) return 0;
     const r = pruneBuildCache(ctx.engine(), options);
-    if (r.deleted.length) ctx.stdout.write(`Deleted build cache objects:\n${r.deleted.map((id) => `${id}\n`).join('')}\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed, 4)}\n`);
+    ctx.stdout.write(pruneReport([['Deleted build cache objects:', r.deleted]], humanSize(r.reclaimed, 4)));
     return 0;
   },
 };

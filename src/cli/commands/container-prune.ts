@@ -1,6 +1,5 @@
 import type { Command } from '../context.js';
-import { flag } from '../context.js';
-import { confirm } from '../prompt.js';
+import { confirmUnlessForced, pruneReport } from '../prune-report.js';
 import { pruneFilterOf } from '../filter-flag.js';
 import { pruneContainers } from '../../engine/prune.js';
 import { PRUNE_FILTER_KEYS } from '../../engine/prune-filter.js';
@@ -16,10 +15,9 @@ export const containerPrune: Command = {
   },
   async run(ctx, p) {
     pruneFilterOf(p, PRUNE_FILTER_KEYS);
-    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, WARNING))) return 0;
+    if (!(await confirmUnlessForced(ctx, p, WARNING))) return 0;
     const r = await pruneContainers(ctx.engine(), pruneFilterOf(p, PRUNE_FILTER_KEYS));
-    if (r.deleted.length) ctx.stdout.write(`Deleted Containers:\n${r.deleted.join('\n')}\n\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+    ctx.stdout.write(pruneReport([['Deleted Containers:', r.deleted]], humanSize(r.reclaimed)));
     return 0;
   },
 };

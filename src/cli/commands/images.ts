@@ -12,7 +12,7 @@ import { parseReference, familiarName } from '../../image/reference.js';
 import { errnoCode, invalidArgument } from '../../base/errors.js';
 import { errorMessage } from '../exit.js';
 import type { Image } from '../../image/types.js';
-import { confirm } from '../prompt.js';
+import { confirmUnlessForced, deletedImageItems, pruneReport } from '../prune-report.js';
 import { pruneFilterOf } from '../filter-flag.js';
 import { PRUNE_FILTER_KEYS } from '../../engine/prune-filter.js';
 
@@ -146,15 +146,9 @@ export const imagePrune: Command = {
     if (given !== undefined && given === all) throw invalidArgument(`invalid filter 'dangling=${String(!all)},${String(given)}'`);
     // docker/cli's questions (cli/command/image/prune.go).
     const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
-    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
+    if (!(await confirmUnlessForced(ctx, p, `${warning}\nAre you sure you want to continue?`))) return 0;
     const r = pruneImages(ctx.engine(), all, pruneFilterOf(p, IMAGE_PRUNE_KEYS));
-    if (r.deleted.length || r.untagged.length) {
-      ctx.stdout.write('Deleted Images:\n');
-      for (const u of r.untagged) ctx.stdout.write(`untagged: ${u}\n`);
-      for (const d of r.deleted) ctx.stdout.write(`deleted: ${d}\n`);
-      ctx.stdout.write('\n');
-    }
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.freed)}\n`);
+    ctx.stdout.write(pruneReport([['Deleted Images:', deletedImageItems(r)]], humanSize(r.freed)));
     return 0;
   },
 };

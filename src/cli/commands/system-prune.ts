@@ -1,6 +1,6 @@
 import type { Command } from '../context.js';
 import { flag } from '../context.js';
-import { confirm } from '../prompt.js';
+import { confirmUnlessForced, deletedImageItems, pruneReport } from '../prune-report.js';
 import { filterFlagPairs } from '../filter-flag.js';
 import { humanSize } from '../../base/units.js';
 import { parsePruneFilter, type PruneFilter } from '../../engine/prune-filter.js';
@@ -46,11 +46,6 @@ export function confirmationMessage(o: { all: boolean; volumes: boolean; filter:
   return `WARNING! This will remove:${list(warnings)}\n${filtered}\nAre you sure you want to continue?`;
 }
 
-/** One section of the report, as Docker prints it: a title, one line each, a blank line; nothing when empty. */
-function section(title: string, lines: string[]): string {
-  return lines.length ? `${title}\n${lines.map((l) => `${l}\n`).join('')}\n` : '';
-}
-
 export const systemPrune: Command = {
   spec: {
     name: 'system prune', usage: 'berth system prune [OPTIONS]', description: 'Remove unused data', maxArgs: 0,
@@ -73,16 +68,15 @@ export const systemPrune: Command = {
     // Read before asking, so a mistyped filter never waits for an answer; again after, as "until=1h" means an hour
     // before the prune runs.
     const filter = parsePruneFilter(pairs, new Date());
-    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, confirmationMessage({ all, volumes, filter })))) return 0;
+    if (!(await confirmUnlessForced(ctx, p, confirmationMessage({ all, volumes, filter })))) return 0;
     const r = await pruneSystem(ctx.engine(), { all, volumes, filter: parsePruneFilter(pairs, new Date()) });
-    ctx.stdout.write([
-      section('Deleted Containers:', r.containers.deleted),
-      section('Deleted Volumes:', r.volumes?.deleted ?? []),
-      section('Deleted Images:', [...r.images.untagged.map((u) => `untagged: ${u}`), ...r.images.deleted.map((d) => `deleted: ${d}`)]),
-      section('Deleted build cache objects:', r.buildCache.deleted),
-    ].join(''));
     const total = r.containers.reclaimed + (r.volumes?.reclaimed ?? 0) + r.images.reclaimed + r.buildCache.reclaimed;
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(total, 4)}\n`);
+    ctx.stdout.write(pruneReport([
+      ['Deleted Containers:', r.containers.deleted],
+      ['Deleted Volumes:', r.volumes?.deleted ?? []],
+      ['Deleted Images:', deletedImageItems(r.images)],
+      ['Deleted build cache objects:', r.buildCache.deleted],
+    ], humanSize(total, 4)));
     return 0;
   },
 };

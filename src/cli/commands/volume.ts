@@ -7,7 +7,7 @@ import { parseLabels } from '../../engine/create.js';
 import { volumeUsers } from '../../engine/lifecycle.js';
 import { humanSize } from '../../base/units.js';
 import { pruneVolumes } from '../../engine/prune.js';
-import { confirm } from '../prompt.js';
+import { confirmUnlessForced, pruneReport } from '../prune-report.js';
 import { pruneFilterOf } from '../filter-flag.js';
 import { invalidArgument } from '../../base/errors.js';
 
@@ -93,10 +93,9 @@ export const volumePrune: Command = {
     const all = flag.bool(p, 'all') || filter.all === true;
     // docker/cli's questions (cli/command/volume/prune.go), chosen by the flag alone.
     const warning = flag.bool(p, 'all') ? 'WARNING! This will remove all local volumes not used by at least one container.' : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
-    if (!flag.bool(p, 'force') && !(await confirm(ctx.stdin, ctx.stdout, `${warning}\nAre you sure you want to continue?`))) return 0;
+    if (!(await confirmUnlessForced(ctx, p, `${warning}\nAre you sure you want to continue?`))) return 0;
     const r = pruneVolumes(ctx.engine(), { all, filter });
-    if (r.deleted.length) ctx.stdout.write(`Deleted Volumes:\n${r.deleted.join('\n')}\n\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+    ctx.stdout.write(pruneReport([['Deleted Volumes:', r.deleted]], humanSize(r.reclaimed)));
     return 0;
   },
 };
