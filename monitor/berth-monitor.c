@@ -339,6 +339,14 @@ static void sync_send(const char *line)
 	xclose(&sync_fd);
 }
 
+/* "what: <strerror(errno)>", in a buffer of its own (each caller reports it once and exits). */
+static const char *with_errno(const char *what)
+{
+	static char msg[512];
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+	return msg;
+}
+
 static void report_error(const char *msg)
 {
 	char buf[ERR_TEXT_MAX + 64];
@@ -1227,16 +1235,13 @@ static _Noreturn void fatal_after_create(const char *msg)
 
 static _Noreturn void fatal_after_create_errno(const char *what)
 {
-	char msg[512];
-	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
-	fatal_after_create(msg);
+	fatal_after_create(with_errno(what));
 }
 
 /* A failure before anything was created. */
 static _Noreturn void fatal_setup(const char *what)
 {
-	char msg[512];
-	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+	const char *msg = with_errno(what);
 	unmount_rootfs();
 	if (dir_fd >= 0)
 		remove_runtime_files();
@@ -1766,9 +1771,7 @@ static _Noreturn void exec_fail(const char *msg)
 
 static _Noreturn void exec_fail_errno(const char *what)
 {
-	char msg[512];
-	snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
-	exec_fail(msg);
+	exec_fail(with_errno(what));
 }
 
 /* Writes all of it to stdout, waiting while stdout is full (also when the caller left it non-blocking). */
