@@ -495,7 +495,9 @@ export class Builder {
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
       return { ...prev, state: hit.state, key };
     }
-    const reason = this.o.noCache ? 'disabled by --no-cache' : this.cache.explainMiss(about, record);
+    // What the last build at this position read: it explains the miss, and its COPY's files may be linked.
+    const previous = this.o.noCache ? undefined : this.cache.previous(about);
+    const reason = this.o.noCache ? 'disabled by --no-cache' : this.cache.explainMiss(previous, record);
     this.emit({ type: 'miss', id, reason });
 
     trace(`step ${id}: keyed`);
@@ -508,7 +510,7 @@ export class Builder {
       let applied: Applied;
       try {
         // Not with --no-cache: a cold build writes every file.
-        applied = (await w.apply(fs, id, () => (this.o.noCache ? undefined : this.linkSource(about)))) ?? {};
+        applied = (await w.apply(fs, id, () => (previous ? this.linkSource(previous) : undefined))) ?? {};
       } catch (e) {
         const msg = isBerthError(e) || e instanceof Error ? e.message : String(e);
         if (e instanceof BuildError) throw e;
@@ -563,10 +565,9 @@ export class Builder {
     }
   }
 
-  /** The files the last build at a step position placed, while its layer is unpacked (an incremental COPY links them). */
-  private linkSource(about: string): LinkSource | undefined {
-    const prev = this.cache.previous(about);
-    const entry = prev && this.cache.getQuietly(prev.key);
+  /** The files the last build at a step position (its record) placed, while its layer is unpacked (an incremental COPY links them). */
+  private linkSource(prev: StepRecord): LinkSource | undefined {
+    const entry = this.cache.getQuietly(prev.key);
     if (!entry?.layer || !this.engine.layers.has(entry.layer.diffId)) return undefined;
     const placed = this.cache.placedFiles(entry.key);
     return placed && { dir: this.engine.layers.diffDir(entry.layer.diffId), placed };

@@ -213,9 +213,8 @@ export class BuildCache {
     return readJsonIf<StepRecord>(this.stepPath(about));
   }
 
-  /** Why the step at `about` missed, in the words the build output uses. */
-  explainMiss(about: string, now: StepRecord & { inputs: Record<string, string> }): string {
-    const prev = this.previous(about);
+  /** Why a step missed, given what the last build at its position read (previous()), in the build output's words. */
+  explainMiss(prev: StepRecord | undefined, now: StepRecord & { inputs: Record<string, string> }): string {
     if (!prev) return 'no earlier build of this step';
     if (prev.parentKey !== now.parentKey) return 'parent step changed';
     if (prev.text !== now.text) return 'instruction changed';

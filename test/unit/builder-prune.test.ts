@@ -208,7 +208,7 @@ describe('BuildCache records', () => {
     assert.deepEqual(readdirSync(join(dir, 'uses')), []);
     assert.deepEqual(readdirSync(join(dir, 'blobs')), []);
     // The step records stay, so the next build can say its miss comes from a prune.
-    assert.equal(cache.explainMiss('about1', rec), 'cached result was pruned');
+    assert.equal(cache.explainMiss(cache.previous('about1'), rec), 'cached result was pruned');
   });
 
   it('sees which cache mounts a RUN holds (their flock) and leaves those; private instances have ids of their own', () => {
