@@ -4,6 +4,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
 import type { Digest } from '../base/digest.js';
 import { trace } from '../base/trace.js';
+import { formatGoDuration } from '../base/units.js';
 import { httpGet, type HttpGetResult } from '../base/http-get.js';
 import { mountOverlay, unmount } from '../sys/mount.js';
 import { resolveInRoot } from '../storage/rootpath.js';
@@ -21,12 +22,14 @@ import { stagesFor, stageArgValue, resolveStageRef, PROXY_ARGS, type Stage, type
 import type { Instruction, CommandLine, CopyInstruction, AddInstruction, RunInstruction } from './instructions.js';
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
 import { BuildContext, cleanSource, globIn, hasGlob, type ContextFile } from './context.js';
-import { BuildCache, cacheKey, type BuildState, type StepRecord } from './cache.js';
+import { BuildCache, cacheKey, type BuildState, type CacheEntry, type StepRecord } from './cache.js';
 import { StepFs, type Committed } from './layer-commit.js';
 import { runStep } from './run-step.js';
 import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, linkDeferred, placeItems, walkDir, type CopyItem, type LinkSource, type PlacedFiles } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
+import { parseModeChange, type ModeChange } from './file-mode.js';
+import { parseStageInputName, SourceMissing, stageInputs } from './source-digest.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
 
 /** Progress of a build, as events; the CLI renders them (plain, tty, json, quiet). */
@@ -67,6 +70,8 @@ export interface BuildOptions {
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/** Where a RUN heredoc with a "#!" line is mounted as a program (BuildKit's place). */
+const PROGRAM_DIR = '/dev/pipes';
 const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
 /** A build failed: the message names the instruction, its line, and (for RUN) the exit code and last output. */
@@ -82,6 +87,10 @@ interface StageResult {
   state: BuildState;
   key: string;
   lowers: string[];
+  /** A stage of this build (else an image). */
+  stage: boolean;
+  /** Some step of the stage (or of the stages it is based on) ran in this build instead of hitting the cache. */
+  ran: boolean;
 }
 
 /** Where a step is, for its progress line, its cache position and its messages. */
@@ -99,6 +108,8 @@ interface StepAt {
 interface FsWork {
   keyParts: string[];
   inputs: Map<string, string>;
+  /** The cache keys of the stages whose files are among the inputs (recorded, not keyed: see stageInputsOf). */
+  sources?: Record<string, string>;
   createdBy: string;
   /**
    * Does the work in the step's mounted root (fs.rootfs). `reuse` gives the files the last build at this step
@@ -115,8 +126,11 @@ interface Applied {
   placed?: PlacedFiles;
 }
 
-/** A stage between steps: its image state, cache key, ARG values, and whether it set CMD itself. */
-type StageState = { state: BuildState; key: string; args: Map<string, string>; cmdSet?: boolean };
+/**
+ * A stage between steps: its image state, cache key, ARG values, whether it set CMD itself, and whether a step of it
+ * ran (missed the cache) in this build.
+ */
+type StageState = { state: BuildState; key: string; args: Map<string, string>; cmdSet?: boolean; ran?: boolean };
 
 /** Placeholder diff ids of layers still being archived are `sha256:pending-<step>` (never written anywhere). */
 const PENDING_PREFIX = 'pending-';
@@ -250,7 +264,7 @@ export class Builder {
     return this.o.sourceDateEpoch !== undefined ? new Date(this.o.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   }
 
-  private async baseOf(stage: Stage): Promise<{ state: BuildState; key: string }> {
+  private async baseOf(stage: Stage): Promise<{ state: BuildState; key: string; ran?: boolean }> {
     if (stage.base.kind === 'scratch') {
       return {
         state: { config: { architecture: 'amd64', os: 'linux', config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, layers: [] },
@@ -259,7 +273,7 @@ export class Builder {
     }
     if (stage.base.kind === 'stage') {
       const dep = await this.stageResult(this.graph.stages[stage.base.index]!);
-      return { state: structuredClone(dep.state), key: dep.key };
+      return { state: structuredClone(dep.state), key: dep.key, ran: dep.ran };
     }
     let img: Image;
     try {
@@ -309,7 +323,7 @@ export class Builder {
     this.emit({ type: 'step', id: fromId, name: `[${stage.displayName} 1/${total}] FROM ${stage.baseName}` });
     this.emit({ type: 'done', id: fromId, ms: 0 });
 
-    let cur: StageState = { state: base.state, key: base.key, args: new Map() };
+    let cur: StageState = { state: base.state, key: base.key, args: new Map(), ran: base.ran ?? false };
     let index = 1;
     for (const raw of instructions) {
       index++;
@@ -328,7 +342,7 @@ export class Builder {
       cur = await this.step({ stage, index, total, instr, text }, cur);
     }
     const lowers = await this.lowersOf(cur.state);
-    return { state: cur.state, key: cur.key, lowers };
+    return { state: cur.state, key: cur.key, lowers, stage: true, ran: cur.ran ?? false };
   }
 
   /** A throwaway Image view of a build state, for the layer store. */
@@ -346,25 +360,28 @@ export class Builder {
     const state: BuildState = { config: structuredClone(prev.state.config), layers: [...prev.state.layers] };
     const c = (state.config.config ??= {});
     const history = (state.config.history ??= []);
-    const meta = (createdBy: string): StageState => {
-      // Metadata steps take the time of the step before them, so a fully cached build yields the same image.
+    const meta = (createdBy: string | undefined): StageState => {
+      // Metadata steps take the time of the step before them, so a fully cached build yields the same image. They
+      // are no part of the cache key (as in BuildKit): what a later step uses of them is in its own key.
       const created = history.at(-1)?.created ?? state.config.created ?? this.now();
-      history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true });
+      if (createdBy !== undefined) history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true });
       state.config.created = created;
-      return { ...prev, state, key: cacheKey([prev.key, createdBy]) };
+      return { ...prev, state };
     };
     const shell = c.Shell ?? DEFAULT_SHELL;
     const cmdline = (cl: CommandLine) => (cl.form === 'exec' ? cl.args : [...shell, cl.command]);
     switch (instr.kind) {
       case 'ARG': {
         const args = new Map(prev.args);
+        const shown: string[] = [];
         for (const d of instr.args) {
           const v = stageArgValue(d, this.graph, this.o.buildArgs);
           if (v.value !== undefined) args.set(d.name, v.value);
           else args.delete(d.name);
+          shown.push(v.value !== undefined ? `${d.name}=${v.value}` : d.name);
         }
-        // ARG adds no history entry; its values reach RUN steps, whose keys include them.
-        return { ...prev, args };
+        // Its values reach RUN steps, whose keys include them; the history shows them (as BuildKit's does).
+        return { ...meta(`ARG ${shown.join(' ')}`), args };
       }
       case 'ENV': {
         const env = [...(c.Env ?? [])];
@@ -393,9 +410,9 @@ export class Builder {
         return meta(`ENTRYPOINT ${goQuoted(c.Entrypoint)}`);
       case 'EXPOSE': {
         c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
-        const ports = instr.ports.map((p) => (p.includes('/') ? p.replace(/\/(\w+)$/, (_, proto: string) => `/${proto.toLowerCase()}`) : `${p}/tcp`));
+        const ports = instr.ports.flatMap(exposedPorts);
         for (const p of ports) c.ExposedPorts[p] = {};
-        return meta(`EXPOSE map[${ports.map((p) => `${p}:{}`).join(' ')}]`);
+        return meta(`EXPOSE [${ports.join(' ')}]`);
       }
       case 'VOLUME':
         c.Volumes = { ...(c.Volumes ?? {}) };
@@ -419,13 +436,14 @@ export class Builder {
             ...(instr.retries !== undefined ? { Retries: instr.retries } : {}),
           };
         }
-        return meta(`HEALTHCHECK ${goQuoted(instr.test)}`);
+        return meta(`HEALTHCHECK ${healthcheckText(instr)}`);
       case 'SHELL':
         c.Shell = instr.shell;
         return meta(`SHELL [${instr.shell.join(' ')}]`);
       case 'ONBUILD':
+        // No history entry (BuildKit writes none).
         c.OnBuild = [...(c.OnBuild ?? []), instr.expression];
-        return meta(`ONBUILD ${instr.expression}`);
+        return meta(undefined);
       case 'FROM':
         throw new BuildError(`${this.dfName}:${instr.line}: unexpected FROM inside a stage`);
       case 'WORKDIR': {
@@ -482,10 +500,11 @@ export class Builder {
   private async fsStep(at: StepAt, prev: StageState, w: FsWork, begun?: { id: number; t0: number }): Promise<StageState> {
     const { id, t0 } = begun ?? this.beginStep(at);
     const inputs = Object.fromEntries([...w.inputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    const key = cacheKey([prev.key, ...w.keyParts, JSON.stringify(inputs)]);
-    // The step's position: what the last build there read explains this build's miss.
-    const about = cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.index)]);
-    const record: StepRecord = { key, parentKey: prev.key, text: at.text, inputs };
+    // SOURCE_DATE_EPOCH changes the layer (its mtimes are clamped to it), so it is in the key when set.
+    const epoch = this.o.sourceDateEpoch !== undefined ? [`SOURCE_DATE_EPOCH=${this.o.sourceDateEpoch}`] : [];
+    const key = cacheKey([prev.key, ...w.keyParts, JSON.stringify(inputs), ...epoch]);
+    const about = this.positionOf(at);
+    const record: StepRecord = { key, parentKey: prev.key, text: at.text, inputs, ...(w.sources ? { sources: w.sources } : {}) };
     trace(`step ${id}: lookup`);
     const hit = this.o.noCache ? undefined : this.cache.get(key);
     if (hit && (await this.cache.restore(hit.state, this.engine.images, this.lease))) {
@@ -493,7 +512,7 @@ export class Builder {
       this.cache.record(about, record);
       this.emit({ type: 'cached', id });
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
-      return { ...prev, state: hit.state, key };
+      return { ...prev, state: withCachedStep(prev.state, hit, w.createdBy), key };
     }
     // What the last build at this position read: it explains the miss, and its COPY's files may be linked.
     const previous = this.o.noCache ? undefined : this.cache.previous(about);
@@ -556,12 +575,38 @@ export class Builder {
       }
       trace(`step ${id}: done`);
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
-      return { ...prev, state: next, key };
+      return { ...prev, state: next, key, ran: true };
     } catch (e) {
       return this.failStep(id, e);
     } finally {
       // An archiving step's upper dir is a lower of the steps after it: published (or removed) when the build ends.
       if (!archiving) fs.dispose();
+    }
+  }
+
+  /** A step's position: what the last build there read explains this build's miss. */
+  private positionOf(at: StepAt): string {
+    return cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.index)]);
+  }
+
+  /**
+   * The inputs a step reads from another stage, by content (`sources` as the instruction names them): hashed in the
+   * mounted stage, unless the stage ran no step in this build and the last build at this position read it at the
+   * same cache key (then the files are the ones that build hashed). Images are keyed by their id instead.
+   */
+  private stageInputsOf(at: StepAt, from: string, src: StageResult, sources: readonly string[], o: { ex?: IgnoreMatcher; optional?: boolean }): Map<string, string> {
+    const last = !this.o.noCache && !src.ran ? this.cache.previous(this.positionOf(at)) : undefined;
+    if (last && last.text === at.text && last.sources?.[from] === src.key) {
+      return new Map(Object.entries(last.inputs).filter(([k]) => parseStageInputName(k)?.from === from));
+    }
+    const mnt = this.mountSource(src);
+    try {
+      return stageInputs(mnt, from, sources, o);
+    } catch (e) {
+      if (e instanceof SourceMissing) throw new BuildError(`${this.dfName}:${at.instr.line}: ${at.instr.kind} --from=${from}: ${e.message}`);
+      throw e;
+    } finally {
+      this.releaseSource(mnt);
     }
   }
 
@@ -671,7 +716,8 @@ export class Builder {
         } catch {
           throw new BuildError(`${this.dfName}:${line}: --from=${from}: no stage or local image of that name`);
         }
-        return { state: { config: img.config, layers: img.manifest.layers }, key: cacheKey(['image', img.id]), lowers: await this.engine.layers.ensure(img) };
+        const lowers = await this.engine.layers.ensure(img);
+        return { state: { config: img.config, layers: img.manifest.layers }, key: cacheKey(['image', img.id]), lowers, stage: false, ran: false };
       })();
       this.images.set(from, p);
     }
@@ -716,16 +762,24 @@ export class Builder {
     this.sourceReleases.delete(mnt);
   }
 
-  private runArgs(instr: RunInstruction, shell: string[]): string[] {
-    if (instr.command.form === 'exec') return instr.command.args;
+  /**
+   * A RUN's command line. A heredoc that is the whole command is the script, given to the shell; one that starts
+   * with "#!" is a program of its own: a file mounted at /dev/pipes/<name> that the shell runs (as BuildKit does).
+   * Otherwise the shell reads the heredocs itself.
+   */
+  private runArgs(instr: RunInstruction, shell: string[]): { args: string[]; program?: { name: string; content: string } } {
+    if (instr.command.form === 'exec') return { args: instr.command.args };
     let script = instr.command.command;
     if (instr.heredocs.length) {
-      // A heredoc that is the whole command is the script; otherwise the shell reads the heredocs itself.
       const only = /^<<-?["']?(\w+)["']?\s*$/.exec(script.trim());
-      if (only && instr.heredocs.length === 1) script = instr.heredocs[0]!.content;
+      const doc = instr.heredocs[0]!;
+      if (only && instr.heredocs.length === 1 && doc.content.startsWith('#!')) {
+        return { args: [...shell, `${PROGRAM_DIR}/${doc.name}`], program: { name: doc.name, content: doc.content } };
+      }
+      if (only && instr.heredocs.length === 1) script = doc.content;
       else script = `${script}\n${instr.heredocs.map((h) => `${h.content}${h.content.endsWith('\n') ? '' : '\n'}${h.name}`).join('\n')}`;
     }
-    return [...shell, script];
+    return { args: [...shell, script] };
   }
 
   private async runStepOf(at: StepAt, prev: StageState, instr: RunInstruction): Promise<StageState> {
@@ -738,18 +792,29 @@ export class Builder {
     // Proxy build args reach every RUN without an ARG, and stay out of the cache key and the history (BuildKit).
     const proxyEnv = PROXY_ARGS.filter((k) => !prev.args.has(k) && !shadowed(k) && this.o.buildArgs?.has(k)).map((k) => `${k}=${this.o.buildArgs!.get(k)!}`);
     const historyArgs = [...prev.args].filter(([k]) => !shadowed(k) && !PROXY_ARGS.includes(k)).map(([k, v]) => `${k}=${v}`);
-    const args = this.runArgs(instr, c.Shell ?? DEFAULT_SHELL);
+    const { args, program } = this.runArgs(instr, c.Shell ?? DEFAULT_SHELL);
     const network = instr.network === 'host' ? 'host' : instr.network === 'none' ? 'none' : this.o.network ?? 'none';
     const cwd = c.WorkingDir || '/';
     // Inputs: what bind mounts read (context files, stages); cache, tmpfs and secret mounts never count.
     const inputs = new Map<string, string>();
+    const stageKeys: Record<string, string> = {};
     const sources = new Map<number, StageResult | ContextFile>();
     for (const [i, m] of instr.mounts.entries()) {
       if (m.type !== 'bind' && !(m.type === 'cache' && m.from)) continue;
       if (m.from) {
         const s = await this.fromSource(m.from, instr.line).catch((e) => this.failStep(begun.id, e));
         sources.set(i, s);
-        inputs.set(`--from=${m.from}`, s.key);
+        if (m.type === 'bind' && s.stage) {
+          // A bind mount reads the stage's files (by content); a cache mount only starts from them.
+          let read: Map<string, string>;
+          try {
+            read = this.stageInputsOf(at, m.from, s, [m.source ?? '/'], { optional: true });
+          } catch (e) {
+            this.failStep(begun.id, e);
+          }
+          for (const [k, v] of read) inputs.set(k, v);
+          stageKeys[m.from] = s.key;
+        } else inputs.set(`--from=${m.from}`, s.key);
       } else {
         let f: ContextFile;
         try {
@@ -763,16 +828,23 @@ export class Builder {
     }
     const prefix = historyArgs.length ? `|${historyArgs.length} ${historyArgs.join(' ')} ` : '';
     return this.fsStep(at, prev, {
-      keyParts: ['RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env)],
+      keyParts: [
+        'RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env),
+        ...(program ? [program.content] : []),
+      ],
       inputs,
+      ...(Object.keys(stageKeys).length ? { sources: stageKeys } : {}),
       createdBy: `RUN ${prefix}${args.join(' ')} # buildkit`,
-      apply: async ({ rootfs }, id) => ({ remove: await this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, cwd, user: c.User ?? '', network, sources }, id) }),
+      apply: async ({ rootfs }, id) => ({ remove: await this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, program, cwd, user: c.User ?? '', network, sources }, id) }),
     }, begun);
   }
 
   private async run(
     at: StepAt, instr: RunInstruction, rootfs: string,
-    r: { env: string[]; args: string[]; cwd: string; user: string; network: 'none' | 'host'; sources: Map<number, StageResult | ContextFile> },
+    r: {
+      env: string[]; args: string[]; program: { name: string; content: string } | undefined; cwd: string; user: string; network: 'none' | 'host';
+      sources: Map<number, StageResult | ContextFile>;
+    },
     id: number,
   ): Promise<string[]> {
     const env = [...r.env];
@@ -840,6 +912,13 @@ export class Builder {
         throw fail(`--mount=type=${m.type} is not supported by berth`);
       }
     }
+    if (r.program) {
+      const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+      mkdirSync(dir, { recursive: true });
+      this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      writeFileSync(join(dir, r.program.name), r.program.content, { mode: 0o755 });
+      mounts.push(bindMount(join(dir, r.program.name), `${PROGRAM_DIR}/${r.program.name}`, { readonly: true }));
+    }
     const tail: string[] = [];
     const partial = { stdout: '', stderr: '' };
     let result;
@@ -901,9 +980,14 @@ export class Builder {
     const local = instr.sources.filter((s) => !urls.includes(s));
     let fromStage: StageResult | undefined;
     let sources: ContextFile[] = [];
+    const stageKeys: Record<string, string> = {};
     if (instr.kind === 'COPY' && instr.from !== undefined) {
       fromStage = await this.fromSource(instr.from, instr.line);
-      inputs.set(`--from=${instr.from}`, fromStage.key);
+      if (fromStage.stage) {
+        trace(`step ${begun.id}: hashing --from=${instr.from}`);
+        for (const [k, v] of this.stageInputsOf(at, instr.from, fromStage, instr.sources, ex ? { ex } : {})) inputs.set(k, v);
+        stageKeys[instr.from] = fromStage.key;
+      } else inputs.set(`--from=${instr.from}`, fromStage.key);
     } else if (local.length) {
       trace(`step ${begun.id}: resolving sources`);
       try {
@@ -922,11 +1006,12 @@ export class Builder {
       inputs.set(`url:${u}`, createHash('sha256').update(d.body).digest('hex'));
     }
     for (const h of instr.inline) inputs.set(`<<${h.name}`, cacheKey([h.content]));
-    const createdBy = `${at.text} # buildkit`;
+    const createdBy = `${copyHistoryText(instr)} # buildkit`;
     return this.fsStep(at, prev, {
       keyParts: [instr.kind, JSON.stringify(instr.sources), instr.dest, instr.chown ?? '', instr.chmod ?? '', JSON.stringify(instr.excludes),
-        String(instr.kind === 'COPY' && instr.parents), String(instr.kind === 'ADD' && instr.unpack !== false), c.WorkingDir ?? ''],
+        String(instr.kind === 'COPY' && instr.parents), instr.kind === 'ADD' ? String(instr.unpack ?? 'auto') : '', c.WorkingDir ?? ''],
       inputs,
+      ...(fromStage?.stage ? { sources: stageKeys } : {}),
       createdBy,
       apply: async (fs, _id, reuse) => this.copy(instr, fs, { sources, fromStage, downloads, ex, workdir: c.WorkingDir || '/', reuse }),
     }, begun);
@@ -964,10 +1049,13 @@ export class Builder {
     const destRaw = posix.resolve(s.workdir, instr.dest);
     // Without --chown, context files become root's; files from a stage or image keep their owner.
     const owner = instr.chown ? resolveUser(rootfs, instr.chown) : s.fromStage ? {} : { uid: 0, gid: 0 };
-    let chmod: number | undefined;
+    let chmod: ModeChange | undefined;
     if (instr.chmod !== undefined) {
-      if (!/^[0-7]{3,4}$/.test(instr.chmod)) throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} --chmod=${instr.chmod}: invalid mode, expected octal`);
-      chmod = parseInt(instr.chmod, 8);
+      try {
+        chmod = parseModeChange(instr.chmod);
+      } catch (e) {
+        throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} --chmod=${instr.chmod}: ${(e as Error).message}`);
+      }
     }
     const o = { ...owner, chownParents: instr.chown !== undefined, ...(chmod !== undefined ? { chmod } : {}) };
     const parents = instr.kind === 'COPY' && instr.parents;
@@ -1036,6 +1124,21 @@ export class Builder {
       }
       for (const [u, d] of s.downloads) {
         const name = posix.basename(new URL(u).pathname) || 'index.html';
+        if (instr.kind === 'ADD' && instr.unpack === true) {
+          // --unpack=true: a downloaded archive is extracted like a local one (BuildKit leaves it packed otherwise).
+          const file = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+          this.cleanups.push(() => rmSync(file, { force: true }));
+          writeFileSync(file, d.body, { mode: 0o600 });
+          try {
+            if (await archiveKind(file)) {
+              flush();
+              await extractArchive(file, resolveInRoot(rootfs, destRaw));
+              continue;
+            }
+          } finally {
+            rmSync(file, { force: true });
+          }
+        }
         items.push({ kind: 'data', data: d.body, dest: fileDest(name), mode: 0o600, ...(d.mtime ? { mtime: d.mtime } : {}) });
       }
       const links = flush();
@@ -1074,6 +1177,53 @@ function parseSize(s: string): number {
   if (!m) return Number(s);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't' | 'p'];
   return Math.floor(Number(m[1]) * mult);
+}
+
+/**
+ * The state after a step the cache had: this build's state (its metadata is this build's) with the step's layer, if
+ * it made one, and its history entry at the time the step was first built (so a cached build gives the same image).
+ */
+function withCachedStep(state: BuildState, hit: CacheEntry, createdBy: string): BuildState {
+  const next: BuildState = { config: structuredClone(state.config), layers: [...state.layers] };
+  const created = hit.state.config.history?.at(-1)?.created ?? hit.state.config.created ?? hit.created;
+  const history = (next.config.history ??= []);
+  const layer = hit.layer && hit.state.layers.at(-1);
+  if (hit.layer && layer) {
+    next.layers.push(layer);
+    next.config.rootfs = { type: 'layers', diff_ids: [...next.config.rootfs.diff_ids, hit.layer.diffId] };
+    history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT });
+  } else history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true });
+  next.config.created = created;
+  return next;
+}
+
+/** EXPOSE's ports as the image config keys them: "80" is "80/tcp", protocols in lower case, ranges one by one. */
+export function exposedPorts(spec: string): string[] {
+  const slash = spec.lastIndexOf('/');
+  const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1).toLowerCase() || 'tcp';
+  // "[ip:][hostPort:]containerPort": only the container's port is exposed.
+  const port = (slash < 0 ? spec : spec.slice(0, slash)).split(':').at(-1)!;
+  const m = /^(\d+)-(\d+)$/.exec(port);
+  if (!m) return [`${port}/${proto}`];
+  const out: string[] = [];
+  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+/** HEALTHCHECK's history text: Go's %+v of the config BuildKit writes. */
+function healthcheckText(h: { test: string[]; interval?: number; timeout?: number; startPeriod?: number; startInterval?: number; retries?: number }): string {
+  const d = (ns: number | undefined) => formatGoDuration((ns ?? 0) / 1e6);
+  return `{Test:[${h.test.join(' ')}] Interval:${d(h.interval)} Timeout:${d(h.timeout)} StartPeriod:${d(h.startPeriod)} StartInterval:${d(h.startInterval)} Retries:${h.retries ?? 0}}`;
+}
+
+/** COPY's and ADD's history text: BuildKit keeps --parents, --chown and --chmod of the flags. */
+function copyHistoryText(i: CopyInstruction | AddInstruction): string {
+  const flags = [
+    ...(i.kind === 'COPY' && i.parents ? ['--parents'] : []),
+    ...(i.chown !== undefined ? [`--chown=${i.chown}`] : []),
+    ...(i.chmod !== undefined ? [`--chmod=${i.chmod}`] : []),
+  ];
+  return [i.kind, ...flags, ...i.sources, ...i.inline.map((h) => `<<${h.name}`), i.dest].join(' ');
 }
 
 /** Go's %q of a string slice, as BuildKit writes CMD and ENTRYPOINT into history: ["a" "b"]. */

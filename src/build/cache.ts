@@ -8,6 +8,7 @@ import { native, LOCK_EX, LOCK_NB } from '../sys/native.js';
 import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { ImageStore, Lease } from '../image/store.js';
 import type { PlacedFiles } from './copy.js';
+import { parseStageInputName } from './source-digest.js';
 
 /**
  * The build cache, under <root>/build-cache:
@@ -46,6 +47,8 @@ export interface StepRecord {
   parentKey: string;
   text: string;
   inputs: Record<string, string>;
+  /** The cache keys of the stages whose files are among the inputs: the next build reuses their digests at the same key. */
+  sources?: Record<string, string>;
 }
 
 /** Record types, BuildKit's names: a step's result with its kept layer, or a cache mount directory. */
@@ -222,14 +225,21 @@ export class BuildCache {
     for (const [p, d] of Object.entries(now.inputs)) if (prev.inputs[p] !== d) changed.push(p);
     for (const p of Object.keys(prev.inputs)) if (!(p in now.inputs)) changed.push(p);
     if (changed.length === 0) return prev.key === now.key ? 'cached result was pruned' : 'build arguments or environment changed';
-    const stages = changed.filter((c) => c.startsWith('--from='));
-    if (stages.length) return `source ${stages.map((c) => `stage ${c.slice(7)}`).join(', ')} changed`;
-    const files = changed.filter((c) => !c.startsWith('<<') && !c.startsWith('url:'));
+    // Files of other stages, by stage; then images; then context files; then heredocs and URLs.
+    const parts: string[] = [];
+    const byStage = new Map<string, string[]>();
+    for (const c of changed) {
+      const s = parseStageInputName(c);
+      if (s) byStage.set(s.from, [...(byStage.get(s.from) ?? []), s.path]);
+    }
+    for (const [from, paths] of byStage) parts.push(filesChanged(paths, ` in stage ${from}`));
+    const images = changed.filter((c) => c.startsWith('--from=') && !parseStageInputName(c));
+    if (images.length) parts.push(`source ${images.map((c) => `image ${c.slice(7)}`).join(', ')} changed`);
+    const files = changed.filter((c) => !c.startsWith('--from=') && !c.startsWith('<<') && !c.startsWith('url:'));
+    if (files.length) parts.push(filesChanged(files, ''));
     const other = changed.filter((c) => c.startsWith('<<') || c.startsWith('url:'));
-    if (files.length === 0) return `${other.map((c) => (c.startsWith('url:') ? c.slice(4) : `heredoc ${c.slice(2)}`)).join(', ')} changed`;
-    files.sort();
-    const shown = files.slice(0, 5).join(', ') + (files.length > 5 ? `, and ${files.length - 5} more` : '');
-    return `${files.length} file${files.length === 1 ? '' : 's'} changed: ${shown}`;
+    if (other.length) parts.push(`${other.map((c) => (c.startsWith('url:') ? c.slice(4) : `heredoc ${c.slice(2)}`)).join(', ')} changed`);
+    return parts.join('; ');
   }
 
   /**
@@ -423,4 +433,11 @@ function treeStat(root: string): { bytes: number; newest: number } {
   };
   walk(root);
   return { bytes, newest };
+}
+
+/** "2 files changed in stage build: a, b" (the first five, sorted). */
+function filesChanged(paths: string[], where: string): string {
+  const sorted = [...paths].sort();
+  const shown = sorted.slice(0, 5).join(', ') + (sorted.length > 5 ? `, and ${sorted.length - 5} more` : '');
+  return `${sorted.length} file${sorted.length === 1 ? '' : 's'} changed${where}: ${shown}`;
 }

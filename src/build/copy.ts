@@ -4,6 +4,7 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument } from '../base/errors.js';
+import type { ModeChange } from './file-mode.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 
 /**
@@ -29,7 +30,8 @@ export interface CopyOwnership {
   /** Undefined: keep the source's owner. */
   uid?: number;
   gid?: number;
-  chmod?: number;
+  /** --chmod: the mode of each file and directory copied, from the source's (see parseModeChange). */
+  chmod?: ModeChange;
   /** --chown was given: new parent directories get the owner too (BuildKit). */
   chownParents: boolean;
 }
@@ -124,7 +126,7 @@ class Placer {
       const host = this.prepareFile(it.dest);
       writeFileSync(host, it.data);
       lchownSync(host, o.uid ?? 0, o.gid ?? 0);
-      chmodSync(host, o.chmod ?? it.mode);
+      chmodSync(host, o.chmod ? o.chmod(it.mode, false) : it.mode);
       if (it.mtime) utimesSync(host, it.mtime, it.mtime);
       this.note(host);
       return;
@@ -147,7 +149,7 @@ class Placer {
           return;
         }
         lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
-        chmodSync(host, o.chmod ?? st.mode & 0o7777);
+        chmodSync(host, this.ownership(st).mode);
         utimesSync(host, st.atime, st.mtime);
       } else if (!lstatSync(host).isDirectory()) {
         throw invalidArgument(`cannot copy a directory to ${it.dest}: a file is in the way`);
@@ -177,7 +179,7 @@ class Placer {
     } else if (st.isFile()) {
       copyFileSync(it.src, host);
       lchownSync(host, o.uid ?? st.uid, o.gid ?? st.gid);
-      chmodSync(host, o.chmod ?? st.mode & 0o7777);
+      chmodSync(host, this.ownership(st).mode);
       utimesSync(host, st.atime, st.mtime);
     }
     // Sockets, fifos and devices in a context are skipped, as BuildKit's context transfer does.
@@ -226,7 +228,8 @@ class Placer {
   }
 
   private ownership(st: Stats): { uid: number; gid: number; mode: number } {
-    return { uid: this.o.uid ?? st.uid, gid: this.o.gid ?? st.gid, mode: this.o.chmod ?? st.mode & 0o7777 };
+    const mode = st.mode & 0o7777;
+    return { uid: this.o.uid ?? st.uid, gid: this.o.gid ?? st.gid, mode: this.o.chmod ? this.o.chmod(mode, st.isDirectory()) : mode };
   }
 
   /**

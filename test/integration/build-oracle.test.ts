@@ -83,6 +83,13 @@ const EXPECTED: Expectation[] = [
       : d.theirs === undefined && Object.keys((theirs.ExposedPorts ?? {}) as object).some((k) => k !== d.key && k.toLowerCase() === d.key)),
   },
   {
+    reason: 'oracle: buildah keeps EXPOSE 8000-8002 as one "8000-8002/tcp" key; Docker (nat.ParsePortSpecs, BuildKit parsePortSpecs) '
+      + 'and berth expose each port of the range',
+    config: (d, { ours, theirs }) => d.field === 'ExposedPorts' && d.key !== undefined && (rangePorts(d.key)
+      ? d.ours === undefined && rangePorts(d.key)!.every((p) => hasKey(ours.ExposedPorts, p))
+      : d.theirs === undefined && Object.keys((theirs.ExposedPorts ?? {}) as object).some((k) => rangePorts(k)?.includes(d.key!))),
+  },
+  {
     reason: 'oracle: buildah wraps shell-form CMD and ENTRYPOINT in /bin/sh -c even after SHELL; BuildKit (withShell) and berth use the SHELL',
     entries: ['shell'],
     config: (d) => (d.field === 'Cmd' || d.field === 'Entrypoint') && Array.isArray(d.ours) && Array.isArray(d.theirs)
@@ -99,6 +106,15 @@ const EXPECTED: Expectation[] = [
     tree: (d) => d.kind === 'field' && d.path === '/bind-listing.txt' && (d.field === 'size' || d.field === 'digest'),
   },
 ];
+
+/** The ports of an exposed range key ("8000-8002/tcp" -> 8000/tcp, 8001/tcp, 8002/tcp), or undefined for one port. */
+function rangePorts(key: string): string[] | undefined {
+  const m = /^(\d+)-(\d+)\/(\w+)$/.exec(key);
+  if (!m) return undefined;
+  const out: string[] = [];
+  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(`${p}/${m[3]!.toLowerCase()}`);
+  return out;
+}
 
 /** Per entry, the mount stubs buildah leaves behind (see EXPECTED). */
 const MOUNT_STUBS: Record<string, string[]> = {

@@ -134,7 +134,8 @@ describe('berth build', { concurrency: false }, () => {
         'MAINTAINER someone@example.com',
         'ENV APP=/srv/app PATH=/usr/local/bin:/usr/bin:/bin',
         'WORKDIR $APP',
-        'COPY hello.txt ./',
+        'COPY --link --chmod=644 hello.txt ./',
+        'ARG VERSION=1 NOTE',
         'RUN echo built > built.txt',
         'USER app',
         'EXPOSE 8080 53/udp',
@@ -148,7 +149,7 @@ describe('berth build', { concurrency: false }, () => {
         '',
       ].join('\n'),
     });
-    const r = b.run(['build', '-t', 'cfg:1', '-t', 'cfg:latest', '--label', 'extra=yes', '--progress', 'plain', dir]);
+    const r = b.run(['build', '-t', 'cfg:1', '-t', 'cfg:latest', '--label', 'extra=yes', '--build-arg', 'NOTE=hi', '--progress', 'plain', dir]);
     assert.equal(r.code, 0, r.stderr);
     const img = b.inspect('cfg:1');
     assert.deepEqual(img.RepoTags.sort(), ['cfg:1', 'cfg:latest']);
@@ -172,22 +173,24 @@ describe('berth build', { concurrency: false }, () => {
     const hist = JSON.parse(b.ok(['image', 'inspect', '--format', '{{json .}}', 'cfg:1'])) as Record<string, unknown>;
     assert.ok(hist);
     const h = b.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'cfg:1']).split('\n');
+    // BuildKit's texts: ONBUILD writes no entry, HEALTHCHECK is Go's %+v of its config, COPY keeps --chmod (not
+    // --link), ARG shows the values it took.
     const expected = [
       'CMD ["cat built.txt hello.txt"]|0B',
       'ENTRYPOINT ["/bin/sh" "-c"]|0B',
-      'ONBUILD RUN echo triggered > /onbuild.txt|0B',
       'SHELL [/bin/sh -ec]|0B',
-      'HEALTHCHECK ["CMD" "true"]|0B',
+      'HEALTHCHECK {Test:[CMD true] Interval:5s Timeout:2s StartPeriod:0s StartInterval:0s Retries:3}|0B',
       'STOPSIGNAL SIGUSR1|0B',
       'VOLUME [/data]|0B',
-      'EXPOSE map[8080/tcp:{} 53/udp:{}]|0B',
+      'EXPOSE [8080/tcp 53/udp]|0B',
       'USER app|0B',
     ];
     assert.deepEqual(h.slice(0, expected.length), expected);
-    assert.match(h[expected.length]!, /^RUN \/bin\/sh -c echo built > built.txt # buildkit\|[1-9]/);
-    assert.match(h[expected.length + 1]!, /^COPY hello.txt \.\/ # buildkit\|[1-9]/);
-    assert.match(h[expected.length + 2]!, /^WORKDIR \/srv\/app\|[1-9]/);
-    assert.deepEqual(h.slice(expected.length + 3, expected.length + 6), ['ENV APP=/srv/app PATH=/usr/local/bin:/usr/bin:/bin|0B', 'MAINTAINER someone@example.com|0B', 'LABEL org.example.a=1 b=two|0B']);
+    assert.match(h[expected.length]!, /^RUN \|2 VERSION=1 NOTE=hi \/bin\/sh -c echo built > built.txt # buildkit\|[1-9]/);
+    assert.equal(h[expected.length + 1], 'ARG VERSION=1 NOTE=hi|0B');
+    assert.match(h[expected.length + 2]!, /^COPY --chmod=644 hello.txt \.\/ # buildkit\|[1-9]/);
+    assert.match(h[expected.length + 3]!, /^WORKDIR \/srv\/app\|[1-9]/);
+    assert.deepEqual(h.slice(expected.length + 4, expected.length + 7), ['ENV APP=/srv/app PATH=/usr/local/bin:/usr/bin:/bin|0B', 'MAINTAINER someone@example.com|0B', 'LABEL org.example.a=1 b=two|0B']);
 
     // The RUN layer holds what the command wrote, and not the mount points of /etc/hosts and friends.
     const layers = savedBlobs(b, 'cfg:1').map(tarNames).filter((n) => n.some((x) => x.includes('built.txt')));
@@ -246,6 +249,34 @@ describe('berth build', { concurrency: false }, () => {
     ]);
     // SHELL applies to later RUNs of the stage and of stages built on it: -x traces the command.
     assert.ok(out.includes("+ echo 'next stage sees global=[] local=[]'"), out.join('\n'));
+  });
+
+  it('runs a heredoc with "#!" as a program, and takes symbolic --chmod modes', () => {
+    const dir = context({
+      'tool.sh': 'echo tool\n',
+      'docs/readme.txt': 'readme\n',
+      Dockerfile: [
+        'FROM busybox',
+        'RUN <<EOT',
+        '#!/bin/cat',
+        'printed by cat, which sh would have run as a command',
+        'EOT',
+        'COPY --chmod=+x tool.sh /bin/tool.sh',
+        'COPY --chmod=u=rwX,go=rX docs /docs',
+        'RUN stat -c "%a %n" /bin/tool.sh /docs /docs/readme.txt',
+        '',
+      ].join('\n'),
+    });
+    chmodSync(join(dir, 'tool.sh'), 0o640);
+    chmodSync(join(dir, 'docs/readme.txt'), 0o600);
+    const r = b.run(['build', '--progress', 'plain', '-t', 'prog', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(step(r.stderr, 'RUN <<EOT').lines.slice(1, 3), ['#!/bin/cat', 'printed by cat, which sh would have run as a command']);
+    assert.deepEqual(step(r.stderr, 'RUN stat').lines.slice(1, 4), ['751 /bin/tool.sh', '755 /docs', '644 /docs/readme.txt']);
+    const h = b.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'prog']).split('\n');
+    assert.ok(h.includes('RUN /bin/sh -c /dev/pipes/EOT # buildkit'), h.join('\n'));
+    assert.ok(h.includes('COPY --chmod=+x tool.sh /bin/tool.sh # buildkit'), h.join('\n'));
+    b.ok(['rmi', 'prog']);
   });
 
   it('reports malformed Dockerfiles with line and column, and exits 1 (usage errors 125)', () => {
@@ -471,6 +502,66 @@ describe('berth build', { concurrency: false }, () => {
     assert.equal(afterPrune.code, 0);
     assert.equal(step(afterPrune.stderr, 'COPY a.txt').miss, 'cached result was pruned');
     assert.ok(!step(afterPrune.stderr, 'COPY a.txt').cached);
+  });
+
+  it('keys what a step reads from another stage by content, and metadata only into the steps that use it (as BuildKit)', () => {
+    const dir = context({
+      'src/a.txt': 'a\n',
+      'src/b.txt': 'b\n',
+      Dockerfile: [
+        'FROM busybox AS build',
+        'COPY src/ /src/',
+        'RUN mkdir /out && cat /src/a.txt > /out/app && echo tool > /out/tool',
+        'FROM busybox',
+        'LABEL v=1',
+        'ENV MODE=x',
+        'ARG UNUSED=1',
+        'COPY --from=build /out/app /app',
+        'RUN --mount=type=bind,from=build,source=/out/tool,target=/tool cat /tool /app',
+        'RUN echo mode=$MODE',
+        '',
+      ].join('\n'),
+    });
+    const build = (...args: string[]) => {
+      const r = b.run(['build', '--progress', 'plain', ...args, dir]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stderr;
+    };
+    build('-t', 'bykey:1');
+    const id1 = b.inspect('bykey:1').Id;
+
+    // The build stage runs again (src/b.txt changed) but makes the same /out: what reads /out is cached.
+    writeFileSync(join(dir, 'src/b.txt'), 'b2\n');
+    let out = build('-t', 'bykey:2');
+    assert.equal(step(out, 'RUN mkdir /out').miss, 'parent step changed');
+    assert.ok(step(out, 'COPY --from=build').cached, out);
+    assert.ok(step(out, 'cat /tool /app').cached, out);
+    assert.equal(b.inspect('bykey:2').Id, id1);
+
+    // It makes a different /out/app: the COPY says which file of which stage changed.
+    writeFileSync(join(dir, 'src/a.txt'), 'a2\n');
+    out = build('-t', 'bykey:3');
+    assert.equal(step(out, 'COPY --from=build').miss, '1 file changed in stage build: /out/app');
+    assert.equal(step(out, 'cat /tool /app').miss, 'parent step changed');
+    assert.ok(step(out, 'cat /tool /app').lines.includes('a2'), out);
+
+    // A label leaves every step's cache alone; an ENV and an ARG only the RUNs (their environment): COPY is cached.
+    writeFileSync(join(dir, 'Dockerfile'), readFileSync(join(dir, 'Dockerfile'), 'utf8').replace('LABEL v=1', 'LABEL v=2'));
+    out = build('-t', 'bykey:4');
+    for (const s of ['COPY --from=build', 'cat /tool /app', 'echo mode=$MODE']) assert.ok(step(out, s).cached, out);
+    writeFileSync(join(dir, 'Dockerfile'), readFileSync(join(dir, 'Dockerfile'), 'utf8').replace('MODE=x', 'MODE=y'));
+    out = build('-t', 'bykey:4', '--build-arg', 'UNUSED=2');
+    assert.ok(step(out, 'COPY --from=build').cached, out);
+    assert.equal(step(out, 'cat /tool /app').miss, 'build arguments or environment changed');
+    assert.equal(step(out, 'echo mode=$MODE').miss, 'parent step changed');
+    assert.ok(step(out, 'echo mode=$MODE').lines.includes('mode=y'), out);
+    const img = b.inspect('bykey:4');
+    assert.deepEqual(img.Config.Labels, { v: '2' });
+    const h = b.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'bykey:4']).split('\n');
+    assert.ok(h.includes('ARG UNUSED=2'), h.join('\n'));
+    assert.ok(h.includes('LABEL v=2'), h.join('\n'));
+    assert.equal(b.ok(['run', '--rm', 'bykey:4', 'cat', '/app']), 'a2');
+    b.ok(['rmi', 'bykey:1', 'bykey:2', 'bykey:3', 'bykey:4']);
   });
 
   it('rebuilds a COPY of an edited context by linking the unchanged files from the last layer: the layer a --no-cache build makes', () => {
@@ -732,10 +823,17 @@ describe('berth build', { concurrency: false }, () => {
     assert.ok(Number(step(host.stderr, '/proc/net/dev').lines.find((l) => /^\d+$/.test(l))) >= 1);
   });
 
-  it('adds remote files with --checksum, and reruns when their content changes', async () => {
+  it('adds remote files with --checksum, and reruns when their content changes; --unpack=true extracts an archive', async () => {
     let body = 'remote content v1\n';
+    const tarDir = mkdtempSync(join(work, 'remote-tar-'));
+    mkdirSync(join(tarDir, 'pkg'));
+    writeFileSync(join(tarDir, 'pkg', 'inside.txt'), 'packed\n');
+    const tgz = spawnSync('tar', ['-czf', '-', '-C', tarDir, 'pkg']).stdout;
     const server: Server = createServer((req, res) => {
-      if (req.url === '/file.txt') {
+      if (req.url === '/pkg.tar.gz') {
+        res.writeHead(200, { 'content-type': 'application/gzip' });
+        res.end(tgz);
+      } else if (req.url === '/file.txt') {
         res.writeHead(200, { 'content-type': 'text/plain', 'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT' });
         res.end(body);
       } else {
@@ -764,6 +862,13 @@ describe('berth build', { concurrency: false }, () => {
       const r4 = await runAsync(b, ['build', '--progress', 'plain', plain]).done;
       assert.equal(step(r4.stderr, 'ADD http').miss, `${url} changed`);
       assert.ok(step(r4.stderr, 'cat /dl.txt').lines.includes('remote content v3'));
+
+      // A remote archive stays packed, unless --unpack=true.
+      const tgzUrl = `http://127.0.0.1:${port}/pkg.tar.gz`;
+      const unpack = context({ Dockerfile: `FROM busybox\nADD ${tgzUrl} /packed/\nADD --unpack=true ${tgzUrl} /unpacked/\nRUN ls /packed; cat /unpacked/pkg/inside.txt\n` });
+      const r5 = await runAsync(b, ['build', '--progress', 'plain', unpack]).done;
+      assert.equal(r5.code, 0, r5.stderr);
+      assert.deepEqual(step(r5.stderr, 'ls /packed').lines.slice(1, 3), ['pkg.tar.gz', 'packed']);
     } finally {
       server.close();
     }
