@@ -36,7 +36,8 @@ import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from
 export type BuildEvent =
   | { type: 'step'; id: number; name: string }
   | { type: 'cached'; id: number }
-  | { type: 'miss'; id: number; reason: string }
+  /** A step missed the cache: `reason` says why (`text` is the step's instruction). */
+  | { type: 'miss'; id: number; text: string; reason: string }
   | { type: 'output'; id: number; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'done'; id: number; ms: number }
   | { type: 'error'; id: number; message: string }
@@ -517,7 +518,7 @@ export class Builder {
     // What the last build at this position read: it explains the miss, and its COPY's files may be linked.
     const previous = this.o.noCache ? undefined : this.cache.previous(about);
     const reason = this.o.noCache ? 'disabled by --no-cache' : this.cache.explainMiss(previous, record);
-    this.emit({ type: 'miss', id, reason });
+    this.emit({ type: 'miss', id, text: at.text, reason });
 
     trace(`step ${id}: keyed`);
     const lowers = await this.lowersOf(prev.state);

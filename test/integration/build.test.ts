@@ -39,8 +39,9 @@ function steps(out: string): { name: string; lines: string[] }[] {
 function step(out: string, text: string): { cached: boolean; miss?: string; lines: string[] } {
   const s = steps(out).find((x) => x.name.includes(text));
   assert.ok(s, `no step "${text}" in:\n${out}`);
-  const miss = s.lines.find((l) => l.startsWith('cache miss: '));
-  return { cached: s.lines.includes('CACHED'), ...(miss ? { miss: miss.slice('cache miss: '.length) } : {}), lines: s.lines };
+  // "<instruction>: cache miss: <reason>"
+  const miss = s.lines.find((l) => l.startsWith(`${s.name.replace(/^\[[^\]]*\] /, '')}: cache miss: `));
+  return { cached: s.lines.includes('CACHED'), ...(miss ? { miss: miss.slice(miss.indexOf(': cache miss: ') + ': cache miss: '.length) } : {}), lines: s.lines };
 }
 
 /** Whether the process that made a `<prefix><pid>-<random>` name is gone (names of live builds, maybe other roots', are not leftovers). */
@@ -237,7 +238,7 @@ describe('berth build', { concurrency: false }, () => {
     const r = b.run(['build', '--progress', 'plain', '--build-arg', 'LOCAL=over', '-t', 'syntax', dir]);
     assert.equal(r.code, 0, r.stderr);
     const out = step(r.stderr, 'next stage sees').lines;
-    assert.deepEqual(out.filter((l) => !l.startsWith('+') && !l.startsWith('cache miss') && !l.startsWith('DONE')), [
+    assert.deepEqual(out.filter((l) => !l.startsWith('+') && !l.includes(': cache miss: ') && !l.startsWith('DONE')), [
       'global=g1 local=over arch=amd64 e1=x y e2=over e3=dflt e4=set',
       'heredoc-run',
       'line2',
@@ -715,6 +716,10 @@ describe('berth build', { concurrency: false }, () => {
     const r = b.run(['build', '--progress', 'plain', '-t', 'stdin:tar', '-'], { input: tar });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(step(r.stderr, 'cat /f.txt').lines.includes('from tar'));
+    // A compressed tar too (Docker takes gzip, bzip2 and xz contexts).
+    const gz = b.run(['build', '--progress', 'plain', '-'], { input: gzipSync(tar) });
+    assert.equal(gz.code, 0, gz.stderr);
+    assert.ok(step(gz.stderr, 'COPY f.txt').cached, gz.stderr);
     const alt = b.run(['build', '--progress', 'plain', '-f', 'other.Dockerfile', '-'], { input: tar });
     assert.equal(alt.code, 0, alt.stderr);
     assert.ok(step(alt.stderr, 'echo other-file').lines.includes('other-file'));
@@ -734,12 +739,31 @@ describe('berth build', { concurrency: false }, () => {
     assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.equal(q.stderr, '');
     assert.equal(readFileSync(iid, 'utf8'), q.stdout.trim());
+    // --progress quiet is -q.
+    const pq = b.run(['build', '--progress', 'quiet', dir]);
+    assert.equal(pq.code, 0, pq.stderr);
+    assert.equal(pq.stderr, '');
+    assert.equal(pq.stdout, q.stdout);
     const j = b.run(['build', '--progress', 'json', dir]);
     assert.equal(j.code, 0);
     const events = j.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; id?: string });
     assert.ok(events.some((e) => e.type === 'cached'));
     assert.equal(events.at(-1)!.type, 'image');
     assert.equal(events.at(-1)!.id, q.stdout.trim());
+    // A miss names its step and says why, in json and in plain output.
+    const jn = b.run(['build', '--progress', 'json', '--no-cache', dir]);
+    const miss = jn.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; reason?: string }).find((e) => e.type === 'miss');
+    assert.deepEqual(miss && { text: miss.text, reason: miss.reason }, { text: 'RUN echo quiet-run', reason: 'disabled by --no-cache' });
+    const plain = b.run(['build', '--progress', 'plain', '--no-cache', dir]);
+    assert.match(plain.stderr, /^#\d+ RUN echo quiet-run: cache miss: disabled by --no-cache$/m);
+
+    // --build-arg NAME takes the value from the environment (Docker's rule); unset there, the ARG keeps its default.
+    const fromEnv = context({ Dockerfile: 'FROM busybox\nARG FROMENV=dflt\nRUN echo "v=$FROMENV"\n' });
+    const e1 = b.run(['build', '--progress', 'plain', '--build-arg', 'FROMENV', fromEnv], { env: { FROMENV: 'from-env' } });
+    assert.equal(e1.code, 0, e1.stderr);
+    assert.ok(step(e1.stderr, 'echo "v=$FROMENV"').lines.includes('v=from-env'), e1.stderr);
+    const e2 = b.run(['build', '--progress', 'plain', '--build-arg', 'FROMENV', fromEnv]);
+    assert.ok(step(e2.stderr, 'echo "v=$FROMENV"').lines.includes('v=dflt'), e2.stderr);
   });
 
   it('builds FROM scratch, gives proxy build args to RUN only, and adds a compressed file that is no tar as it is', () => {
@@ -779,7 +803,7 @@ describe('berth build', { concurrency: false }, () => {
     assert.equal(base.code, 0, base.stderr);
     const child = b.run(['build', '--progress', 'plain', '-t', 'onbuild-child', context({ 'trigger.txt': 'from child context\n', Dockerfile: 'FROM onbuild-base\nRUN cat /trigger.txt /ran.txt\n' })]);
     assert.equal(child.code, 0, child.stderr);
-    assert.deepEqual(step(child.stderr, 'cat /trigger.txt').lines.filter((l) => !/^(cache miss|DONE)/.test(l)), ['from child context', 'triggered']);
+    assert.deepEqual(step(child.stderr, 'cat /trigger.txt').lines.filter((l) => !/: cache miss: |^DONE/.test(l)), ['from child context', 'triggered']);
     assert.equal(b.inspect('onbuild-child').Config.OnBuild, null);
   });
 

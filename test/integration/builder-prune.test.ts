@@ -37,7 +37,7 @@ function build(b: Berth, dir: string, tag?: string): Map<string, string> {
     const name = names.get(m[1]!);
     if (name === undefined) names.set(m[1]!, m[2]!.replace(/^\[[^\]]*\] /, ''));
     else if (m[2] === 'CACHED') out.set(name, 'CACHED');
-    else if (m[2]!.startsWith('cache miss: ')) out.set(name, m[2]!.slice('cache miss: '.length));
+    else if (m[2]!.includes(': cache miss: ')) out.set(name, m[2]!.slice(m[2]!.indexOf(': cache miss: ') + ': cache miss: '.length));
   }
   return out;
 }

@@ -38,7 +38,7 @@ describe('renderFrame', () => {
       [10, { type: 'cached', id: 2 }],
       [12, { type: 'done', id: 2, ms: 2 }],
       [20, { type: 'step', id: 3, name: '[build 3/4] RUN make' }],
-      [21, { type: 'miss', id: 3, reason: '1 file changed: src/app.js' }],
+      [21, { type: 'miss', id: 3, text: 'COPY src/ /src/', reason: '1 file changed: src/app.js' }],
       [2300, { type: 'done', id: 3, ms: 2250 }],
     ]);
     const lines = renderFrame(s, { now: 5000, columns: 80, color: false });
@@ -66,7 +66,7 @@ describe('renderFrame', () => {
     const s = feed([
       ...from,
       [0, { type: 'step', id: 2, name: `[2/3] RUN echo ${long}` }],
-      [0, { type: 'miss', id: 2, reason: `1 file changed: ${long}` }],
+      [0, { type: 'miss', id: 2, text: 'COPY . .', reason: `1 file changed: ${long}` }],
       [1, { type: 'output', id: 2, stream: 'stderr', text: `${long}\n` }],
     ]);
     for (const columns of [20, 40, 80]) {

@@ -28,7 +28,8 @@ export function renderer(ctx: CliContext, mode: string): (e: BuildEvent) => void
     switch (e.type) {
       case 'step': out.write(`#${e.id} ${e.name}\n`); break;
       case 'cached': out.write(`#${e.id} CACHED\n`); break;
-      case 'miss': out.write(`#${e.id} cache miss: ${e.reason}\n`); break;
+      // The instruction and why it ran, on one line: "#5 COPY . .: cache miss: 1 file changed: src/app.js".
+      case 'miss': out.write(`#${e.id} ${e.text}: cache miss: ${e.reason}\n`); break;
       case 'output': {
         const key = `${e.id}:${e.stream}`;
         const text = (partial.get(key) ?? '') + e.text;
