@@ -1,6 +1,6 @@
 // Builds everything berth runs: the native syscall addon, the C monitor, and the bundled CLI.
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -38,7 +38,9 @@ await build({
   define: { 'import.meta.url': '__berthImportMetaUrl' },
   banner: { js: "const __berthImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 });
-execFileSync(process.execPath, ['--snapshot-blob', `${root}dist/berth.blob`, '--build-snapshot', `${root}scripts/snapshot-main.cjs`], {
+// Written aside and renamed: a berth starting meanwhile (tests, benchmarks) reads the old blob or the new, never half.
+execFileSync(process.execPath, ['--snapshot-blob', `${root}dist/berth.blob.new`, '--build-snapshot', `${root}scripts/snapshot-main.cjs`], {
   cwd: `${root}dist`,
   stdio: ['ignore', 'ignore', 'pipe'],
 });
+renameSync(`${root}dist/berth.blob.new`, `${root}dist/berth.blob`);

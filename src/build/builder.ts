@@ -28,6 +28,7 @@ import { runStep } from './run-step.js';
 import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, linkDeferred, placeItems, walkDir, type CopyItem, type LinkSource, type PlacedFiles } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
+import { forwardAgent } from './ssh-forward.js';
 import { parseModeChange, type ModeChange } from './file-mode.js';
 import { parseStageInputName, SourceMissing, stageInputs } from './source-digest.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
@@ -63,6 +64,10 @@ export interface BuildOptions {
   labels?: Record<string, string>;
   secrets?: Map<string, Secret>;
   network?: 'none' | 'host';
+  /** Entitlements the build grants (`--allow`): "security.insecure" lets `RUN --security=insecure` run privileged. */
+  allow?: string[];
+  /** ssh-agent sockets by id (`--ssh`), for `RUN --mount=type=ssh`. */
+  ssh?: Map<string, string>;
   sourceDateEpoch?: number;
   /** Aborting cancels the build: running steps are killed, nothing is tagged, everything is cleaned up. */
   signal?: AbortSignal;
@@ -795,6 +800,10 @@ export class Builder {
     const historyArgs = [...prev.args].filter(([k]) => !shadowed(k) && !PROXY_ARGS.includes(k)).map(([k, v]) => `${k}=${v}`);
     const { args, program } = this.runArgs(instr, c.Shell ?? DEFAULT_SHELL);
     const network = instr.network === 'host' ? 'host' : instr.network === 'none' ? 'none' : this.o.network ?? 'none';
+    const privileged = instr.security === 'insecure';
+    if (privileged && !this.o.allow?.includes('security.insecure')) {
+      this.failStep(begun.id, new BuildError(`${this.dfName}:${instr.line}: ${at.text}: granting entitlement security.insecure is not allowed: build with --allow security.insecure`));
+    }
     const cwd = c.WorkingDir || '/';
     // Inputs: what bind mounts read (context files, stages); cache, tmpfs and secret mounts never count.
     const inputs = new Map<string, string>();
@@ -832,11 +841,12 @@ export class Builder {
       keyParts: [
         'RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env),
         ...(program ? [program.content] : []),
+        ...(privileged ? ['security=insecure'] : []),
       ],
       inputs,
       ...(Object.keys(stageKeys).length ? { sources: stageKeys } : {}),
       createdBy: `RUN ${prefix}${args.join(' ')} # buildkit`,
-      apply: async ({ rootfs }, id) => ({ remove: await this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, program, cwd, user: c.User ?? '', network, sources }, id) }),
+      apply: async ({ rootfs }, id) => ({ remove: await this.run(at, instr, rootfs, { env: [...env, ...argEnv, ...proxyEnv], args, program, cwd, user: c.User ?? '', network, privileged, sources }, id) }),
     }, begun);
   }
 
@@ -844,13 +854,15 @@ export class Builder {
     at: StepAt, instr: RunInstruction, rootfs: string,
     r: {
       env: string[]; args: string[]; program: { name: string; content: string } | undefined; cwd: string; user: string; network: 'none' | 'host';
-      sources: Map<number, StageResult | ContextFile>;
+      privileged: boolean; sources: Map<number, StageResult | ContextFile>;
     },
     id: number,
   ): Promise<string[]> {
     const env = [...r.env];
     const mounts: (Mount | CacheMountRequest)[] = [];
     const released: string[] = [];
+    const forwards: { close(): Promise<void> }[] = [];
+    let sshIndex = 0;
     const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
     for (const [i, m] of instr.mounts.entries()) {
       const target = m.target === undefined ? undefined : posix.resolve(r.cwd, m.target);
@@ -909,6 +921,25 @@ export class Builder {
           src = s.abs;
         }
         mounts.push(bindMount(src, target!, { readonly: m.readonly }));
+      } else if (m.type === 'ssh') {
+        // The agent of --ssh ID, through a socket of this step's own (its owner and mode as the mount asks).
+        const sid = m.id ?? 'default';
+        const agent = this.o.ssh?.get(sid);
+        if (agent === undefined) {
+          if (m.required) throw fail(`no SSH key ${JSON.stringify(sid)} forwarded from the client (give it with --ssh ${sid}[=SOCKET])`);
+          continue;
+        }
+        const dst = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
+        const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
+        mkdirSync(dir, { mode: 0o711 });
+        this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        released.push(dir);
+        const fwd = await forwardAgent(agent, join(dir, 'agent.sock'), { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+        forwards.push(fwd);
+        this.cleanups.push(() => void fwd.close());
+        mounts.push(bindMount(join(dir, 'agent.sock'), dst, { readonly: true }));
+        if (sshIndex === 0) env.push(`SSH_AUTH_SOCK=${dst}`);
+        sshIndex++;
       } else {
         throw fail(`--mount=type=${m.type} is not supported by berth`);
       }
@@ -930,6 +961,7 @@ export class Builder {
         cwd: r.cwd,
         user: r.user,
         network: r.network,
+        privileged: r.privileged,
         mounts,
         signal: this.signal,
         onOutput: (stream, data) => {
@@ -942,6 +974,7 @@ export class Builder {
         },
       });
     } finally {
+      await Promise.all(forwards.map((f) => f.close()));
       for (const d of released) {
         if (d.startsWith(SECRET_DIR)) rmSync(d, { recursive: true, force: true });
         else this.releaseSource(d);

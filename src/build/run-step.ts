@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node
 import { join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnPiped } from '../sys/exec.js';
+import { hostCapabilities } from '../security/capabilities.js';
 import * as spec from '../runtime/spec.js';
 import { hostLimits, hostMissingSeccompArches } from '../sys/host.js';
 import { removeCgroups } from '../runtime/cgroups.js';
@@ -19,6 +20,8 @@ export interface RunStep {
   cwd: string;
   user: string;
   network: 'none' | 'host';
+  /** `RUN --security=insecure` (with the security.insecure entitlement): every capability, no seccomp, as --privileged. */
+  privileged?: boolean;
   /** In mount order; cache mounts are taken (per their sharing mode) when the step starts and held until it ends. */
   mounts: (spec.Mount | CacheMountRequest)[];
   onOutput(stream: 'stdout' | 'stderr', data: Buffer): void;
@@ -110,6 +113,7 @@ async function runInRuntime(engine: Engine, rootfs: string, step: RunStep, mount
     spec.withCgroupsPath(cgroup),
     spec.withHostname('buildkitsandbox'),
     ...(step.network === 'host' ? [spec.withoutNamespace('network')] : []),
+    ...(step.privileged ? [spec.withHostCapabilities(hostCapabilities()), spec.withPrivileged()] : []),
     spec.withMounts([
       spec.bindMount(join(etc, 'hosts'), '/etc/hosts', { readonly: true }),
       spec.bindMount(join(etc, 'hostname'), '/etc/hostname', { readonly: true }),

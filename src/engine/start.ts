@@ -9,7 +9,7 @@ import { mountOverlay, unmount, isMountPoint } from '../sys/mount.js';
 import { cpMounts, resolveContainerPath, type CpMount } from './filesystem.js';
 import { resolveUser } from '../security/users.js';
 import * as spec from '../runtime/spec.js';
-import { hostLimits, hostCapabilityMask, hostMissingSeccompArches } from '../sys/host.js';
+import { hostLimits, hostMissingSeccompArches } from '../sys/host.js';
 import { containerCgroupPath, oomFile, removeCgroups } from '../runtime/cgroups.js';
 import { startMonitor } from '../runtime/monitor.js';
 import { connectAttach } from '../runtime/attach.js';
@@ -17,7 +17,7 @@ import type { Engine } from './engine.js';
 import type { ContainerConfig, ContainerRecord } from './container.js';
 import { parseBytes } from '../base/units.js';
 import { trace } from '../base/trace.js';
-import { capabilitiesFromMask } from '../security/capabilities.js';
+import { hostCapabilities } from '../security/capabilities.js';
 
 /** Where berth bind-mounts tini-static for --init. /dev is a tmpfs, so nothing lands in the container's layer. */
 export const INIT_PATH = '/dev/init';
@@ -37,12 +37,6 @@ export interface Started {
   rec: ContainerRecord;
   /** The attach connection, when asked for; connected before the process started, so no output is lost. */
   attach?: Socket;
-}
-
-/** The capabilities berth itself holds: --privileged can grant no more (root here lacks CAP_SYS_RESOURCE). */
-function hostCapabilities(): string[] {
-  const mask = hostCapabilityMask();
-  return mask ? capabilitiesFromMask(mask) : [];
 }
 
 

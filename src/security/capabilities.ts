@@ -1,4 +1,5 @@
 import { invalidArgument } from '../base/errors.js';
+import { hostCapabilityMask } from '../sys/host.js';
 
 /** Linux capabilities by number (include/uapi/linux/capability.h), as the OCI spec names them. */
 export const ALL_CAPABILITIES: readonly string[] = [
@@ -68,4 +69,10 @@ export function tweakCapabilities(
 export function capabilitiesFromMask(hex: string): string[] {
   const mask = BigInt(`0x${hex.trim()}`);
   return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** The capabilities berth itself holds: --privileged can grant no more (root here lacks CAP_SYS_RESOURCE). */
+export function hostCapabilities(): string[] {
+  const mask = hostCapabilityMask();
+  return mask ? capabilitiesFromMask(mask) : [];
 }

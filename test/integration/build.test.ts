@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -845,6 +846,62 @@ describe('berth build', { concurrency: false }, () => {
     const host = b.run(['build', '--progress', 'plain', '--network', 'host', context({ Dockerfile: 'FROM busybox\nRUN cat /proc/net/dev | tail -n +3 | wc -l\n' })]);
     assert.equal(host.code, 0, host.stderr);
     assert.ok(Number(step(host.stderr, '/proc/net/dev').lines.find((l) => /^\d+$/.test(l))) >= 1);
+  });
+
+  it('runs RUN --security=insecure only with --allow security.insecure, and forwards ssh-agent sockets to RUN --mount=type=ssh', async () => {
+    // Without the entitlement the build stops; with it the step has every capability (Docker's default set is a8425fb).
+    const insecure = context({ Dockerfile: 'FROM busybox\nRUN --security=insecure grep CapEff /proc/self/status\n' });
+    const denied = b.run(['build', '--progress', 'plain', insecure]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /granting entitlement security\.insecure is not allowed: build with --allow security\.insecure/);
+    const allowed = b.run(['build', '--progress', 'plain', '--allow', 'security.insecure', insecure]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    const capEff = /CapEff:\s+([0-9a-f]+)/.exec(allowed.stderr)?.[1];
+    assert.ok(capEff && BigInt(`0x${capEff}`) > 0xa80425fbn, allowed.stderr);
+    assert.match(b.run(['build', '--allow', 'bogus', insecure]).stderr, /invalid entitlement: bogus/);
+
+    // A fake agent answers what it is sent; a static client in the image talks to it through $SSH_AUTH_SOCK.
+    const dir = context({
+      'client.c': [
+        '#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>', '#include <unistd.h>', '#include <sys/socket.h>', '#include <sys/un.h>',
+        'int main(void) {',
+        '  const char *p = getenv("SSH_AUTH_SOCK"); struct sockaddr_un a = { .sun_family = AF_UNIX }; char buf[64] = {0};',
+        '  if (!p) { puts("no SSH_AUTH_SOCK"); return 2; }',
+        '  strncpy(a.sun_path, p, sizeof a.sun_path - 1); int s = socket(AF_UNIX, SOCK_STREAM, 0);',
+        '  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) { perror("connect"); return 1; }',
+        '  write(s, "ping", 4); int n = read(s, buf, sizeof buf - 1); printf("%s %s\\n", p, n > 0 ? buf : "(nothing)"); return 0;',
+        '}', '',
+      ].join('\n'),
+      Dockerfile: [
+        'FROM busybox',
+        'COPY client /client',
+        'RUN --mount=type=ssh /client',
+        'RUN --mount=type=ssh,id=other,target=/tmp/agent.sock,uid=1000,mode=0660 stat -c "%u %a %F" /tmp/agent.sock',
+        '',
+      ].join('\n'),
+    });
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', join(dir, 'client'), join(dir, 'client.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const sock = join(work, 'agent.sock');
+    const agent = createNetServer((c) => c.on('data', (d) => c.end(`agent got ${d.toString()}`)));
+    await new Promise<void>((resolve) => agent.listen(sock, resolve));
+    try {
+      const r = await runAsync(b, ['build', '--progress', 'plain', '--ssh', `default=${sock}`, '--ssh', `other=${sock}`, dir]).done;
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(step(r.stderr, 'RUN --mount=type=ssh /client').lines.includes('/run/buildkit/ssh_agent.0 agent got ping'), r.stderr);
+      assert.ok(step(r.stderr, 'stat -c').lines.includes('1000 660 socket'), r.stderr);
+      // Not given: an optional mount is left out, a required one stops the build naming the id.
+      const req = context({ Dockerfile: 'FROM busybox\nRUN --mount=type=ssh,id=deploy,required echo never\n' });
+      const missing = await runAsync(b, ['build', '--progress', 'plain', req]).done;
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no SSH key "deploy" forwarded from the client/);
+      const notSocket = await runAsync(b, ['build', '--ssh', `default=${join(dir, 'client.c')}`, req]).done;
+      assert.equal(notSocket.code, 1);
+      assert.match(notSocket.stderr, /is no ssh-agent socket/);
+    } finally {
+      agent.close();
+    }
+    assert.deepEqual(buildLeftovers(b), []);
   });
 
   it('adds remote files with --checksum, and reruns when their content changes; --unpack=true extracts an archive', async () => {

@@ -73,6 +73,35 @@ function parseSecret(spec: string): [string, Secret] {
   return [id, { env: id }];
 }
 
+/** The entitlements `--allow` takes (BuildKit's names). */
+const ENTITLEMENTS = ['network.host', 'security.insecure'];
+
+/**
+ * `--ssh default|ID[=SOCKET]`: an ssh-agent socket by id (without one, $SSH_AUTH_SOCK). BuildKit also takes key
+ * files (it runs an agent of its own for them); berth forwards agent sockets only, and says so.
+ */
+function parseSsh(spec: string): [string, string] {
+  const i = spec.indexOf('=');
+  const id = i < 0 ? spec : spec.slice(0, i);
+  if (!id) throw invalidArgument(`invalid ssh spec "${spec}": an id is required`);
+  const paths = i < 0 ? [] : spec.slice(i + 1).split(',').filter(Boolean);
+  if (paths.length === 0) {
+    const sock = process.env.SSH_AUTH_SOCK;
+    if (!sock) throw invalidArgument('invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set');
+    paths.push(sock);
+  }
+  if (paths.length > 1) throw invalidArgument(`invalid ssh spec "${spec}": berth forwards one ssh-agent socket per id, not key files`);
+  const path = resolve(paths[0]!);
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw invalidArgument(`invalid ssh spec "${spec}": ${path}: no such file or directory`);
+  }
+  if (!st.isSocket()) throw invalidArgument(`invalid ssh spec "${spec}": ${path} is no ssh-agent socket (key files are not supported: run ssh-agent and ssh-add them)`);
+  return [id, path];
+}
+
 async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of s) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
@@ -96,6 +125,8 @@ export const build: Command = {
       { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print image ID on success' },
       { name: 'iidfile', type: 'string', description: 'Write the image ID to the file' },
       { name: 'network', type: 'string', description: 'Set the networking mode for the RUN instructions during build ("none", "host")' },
+      { name: 'allow', type: 'strings', description: 'Allow extra privileged entitlement (e.g., "network.host", "security.insecure")' },
+      { name: 'ssh', type: 'strings', description: 'SSH agent socket to expose to the build (format: "default|<id>[=<socket>]")' },
     ],
   },
   async run(ctx, p) {
@@ -172,6 +203,9 @@ export const build: Command = {
         labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
       }
       const secrets = new Map(flag.strs(p, 'secret').map(parseSecret));
+      const allow = flag.strs(p, 'allow');
+      for (const a of allow) if (!ENTITLEMENTS.includes(a)) throw invalidArgument(`invalid entitlement: ${a}`);
+      const ssh = new Map(flag.strs(p, 'ssh').map(parseSsh));
       const mode = progressMode(progress, ctx.stderr.isTTY === true, process.env.TERM);
       const tty = mode === 'tty' ? new TtyProgress(ctx.stderr, { color: !process.env.NO_COLOR }) : undefined;
       const render = tty ? tty.onEvent : renderer(ctx, mode);
@@ -180,7 +214,7 @@ export const build: Command = {
       const builder = new Builder(engine, {
         contextDir, dockerfile, dockerfileName, ...(dockerfileRel !== undefined ? { dockerfileRel } : {}),
         tags: flag.strs(p, 'tag'), buildArgs, ...(target ? { target } : {}),
-        noCache: flag.bool(p, 'no-cache'), labels, secrets, network: network === 'host' ? 'host' : 'none',
+        noCache: flag.bool(p, 'no-cache'), labels, secrets, network: network === 'host' ? 'host' : 'none', allow, ssh,
         ...(sde && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
         signal: controller.signal,
         onEvent: render,
