@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Berth, BERTH } from '../lib/berth.js';
@@ -29,14 +31,21 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  */
 interface EntryMeta {
   description: string;
+  /** --build-arg values; `{{httpBase}}` in one becomes the harness's HTTP server (http://127.0.0.1:PORT, see HTTP_FILES). */
   buildArgs?: Record<string, string>;
   target?: string;
   /** Secret id to its content (written to a file outside the context, passed as --secret id=ID,src=FILE). */
   secrets?: Record<string, string>;
+  /** Secret id to a variable set in both builders' environment and its value (passed as --secret id=ID,env=VAR). */
+  secretEnv?: Record<string, { env: string; value: string }>;
+  /** --label k=v, passed to both builders. */
+  labels?: Record<string, string>;
   /** Paths whose mtime must agree too (set by the Dockerfile or kept from the context or an archive). */
   mtimes?: string[];
   /** Why Dockerfile.oracle exists (required with it). */
   oracle?: string;
+  /** Flags given to buildah only, with Dockerfile.oracle: what buildah 1.28 spells build-wide (e.g. --network). */
+  oracleFlags?: string[];
   /** Images built first, by both, from other Dockerfiles in the entry (for ONBUILD and FROM <built image>). */
   prebuild?: { file: string; tag: string }[];
 }
@@ -122,6 +131,7 @@ const MOUNT_STUBS: Record<string, string[]> = {
   'run-mount-cache': ['/var/cache'],
   'run-mount-secret': ['/etc/app', '/run/secrets'],
   'run-mount-tmpfs': ['/scratch'],
+  'secret-env': ['/run/secrets'],
 };
 
 /** True when `theirs` is `ours` with some entries moved, in any order, to the end (same entries otherwise). */
@@ -195,12 +205,12 @@ class Buildah {
     this.base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'overlay'];
   }
 
-  ok(args: string[]): Promise<string> {
-    return ok('buildah', [...this.base, ...args], { env: this.env });
+  ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+    return ok('buildah', [...this.base, ...args], { env: { ...env, ...this.env } });
   }
 
-  run(args: string[]): Promise<Run> {
-    return run('buildah', [...this.base, ...args], { env: this.env });
+  run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+    return run('buildah', [...this.base, ...args], { env: { ...env, ...this.env } });
   }
 
   /** Commits an image from a rootfs tar, like `berth import -c "ENV ..."`. */
@@ -242,12 +252,12 @@ class Buildah {
   }
 }
 
-function berthRun(b: Berth, args: string[]): Promise<Run> {
-  return run(BERTH, ['--root', b.root, ...args]);
+function berthRun(b: Berth, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return run(BERTH, ['--root', b.root, ...args], { env });
 }
 
-async function berthOk(b: Berth, args: string[]): Promise<string> {
-  return ok(BERTH, ['--root', b.root, ...args]);
+async function berthOk(b: Berth, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return ok(BERTH, ['--root', b.root, ...args], { env });
 }
 
 /** berth's image root filesystem: a container's export, unpacked with owners and modes. */
@@ -272,11 +282,40 @@ async function berthConfig(b: Berth, image: string): Promise<Record<string, unkn
   return { ...(info!.Config ?? {}), Author: info!.Author };
 }
 
-function buildFlags(meta: EntryMeta, secretsDir: string): string[] {
+/**
+ * What the harness's HTTP server serves (for ADD <url>): path to body, each with the same Last-Modified (ADD gives
+ * the file that mtime, in Docker and buildah alike).
+ */
+const HTTP_FILES: Record<string, string> = {
+  '/checksummed.txt': 'checksummed body\n', // sha256:e6477bf5e051a6514596a86b39ce315259c23ef25c0b7d18b339fd542d45650a
+  '/plain.txt': 'plain body, no checksum\n',
+};
+const HTTP_LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT';
+
+/** Serves HTTP_FILES on 127.0.0.1 (a random port); resolves to the server and its base URL. */
+function startHttp(): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const body = HTTP_FILES[new URL(req.url ?? '/', 'http://x').pathname];
+    if (body === undefined) {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body), 'Last-Modified': HTTP_LAST_MODIFIED });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({ server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+  });
+}
+
+function buildFlags(meta: EntryMeta, secretsDir: string, httpBase: string): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(meta.buildArgs ?? {})) out.push('--build-arg', `${k}=${v}`);
+  for (const [k, v] of Object.entries(meta.buildArgs ?? {})) out.push('--build-arg', `${k}=${v.replaceAll('{{httpBase}}', httpBase)}`);
   if (meta.target) out.push('--target', meta.target);
   for (const id of Object.keys(meta.secrets ?? {})) out.push('--secret', `id=${id},src=${join(secretsDir, id)}`);
+  for (const [id, s] of Object.entries(meta.secretEnv ?? {})) out.push('--secret', `id=${id},env=${s.env}`);
+  for (const [k, v] of Object.entries(meta.labels ?? {})) out.push('--label', `${k}=${v}`);
   return out;
 }
 
@@ -335,8 +374,10 @@ describe('berth build against buildah bud (build corpus)', { skip, concurrency: 
   let berth: Berth;
   let buildah: Buildah;
   let work: string;
+  let http: { server: Server; base: string } | undefined;
 
   before(async () => {
+    http = await startHttp();
     work = tempDir('berth-oracle-');
     berth = new Berth();
     buildah = new Buildah(join(work, 'buildah'));
@@ -350,6 +391,7 @@ describe('berth build against buildah bud (build corpus)', { skip, concurrency: 
   });
 
   after(async () => {
+    if (http) await new Promise<void>((resolve) => { http!.server.closeAllConnections(); http!.server.close(() => resolve()); });
     const left = berth ? berth.destroy() : [];
     if (buildah) await buildah.destroy();
     if (work && !process.env.ORACLE_KEEP) rmSync(work, { recursive: true, force: true });
@@ -363,6 +405,7 @@ describe('berth build against buildah bud (build corpus)', { skip, concurrency: 
       const meta = JSON.parse(readFileSync(join(CORPUS, e, 'build.json'), 'utf8')) as EntryMeta;
       assert.ok(meta.description, `${e}: build.json needs a description`);
       assert.equal(existsSync(join(CORPUS, e, 'Dockerfile.oracle')), Boolean(meta.oracle), `${e}: Dockerfile.oracle and "oracle" (its reason) go together`);
+      assert.ok(!meta.oracleFlags || meta.oracle, `${e}: "oracleFlags" needs Dockerfile.oracle and "oracle"`);
     }
     for (const k of Object.keys(KNOWN_FAILURES)) assert.ok(entries.includes(k), `KNOWN_FAILURES names ${k}, which is not in the corpus`);
   });
@@ -382,17 +425,18 @@ describe('berth build against buildah bud (build corpus)', { skip, concurrency: 
         const secrets = join(ew, 'secrets');
         mkdirSync(secrets);
         for (const [id, v] of Object.entries(meta.secrets ?? {})) writeFileSync(join(secrets, id), v);
-        const flags = buildFlags(meta, secrets);
+        const flags = buildFlags(meta, secrets, http!.base);
+        const env = Object.fromEntries(Object.values(meta.secretEnv ?? {}).map((s) => [s.env, s.value]));
         const tag = `corpus-${name}`;
 
         for (const p of meta.prebuild ?? []) {
-          await berthOk(berth, ['build', '--progress', 'plain', '-f', join(dir, p.file), '-t', p.tag, ...flags, ctx]);
-          await buildah.ok(['bud', '--format', 'docker', '--layers=false', '--pull=never', '-f', join(dir, p.file), '-t', p.tag, ...flags, ctx]);
+          await berthOk(berth, ['build', '--progress', 'plain', '-f', join(dir, p.file), '-t', p.tag, ...flags, ctx], env);
+          await buildah.ok(['bud', '--format', 'docker', '--layers=false', '--pull=never', '-f', join(dir, p.file), '-t', p.tag, ...flags, ctx], env);
         }
         const oracleFile = join(dir, meta.oracle ? 'Dockerfile.oracle' : 'Dockerfile');
         const [ours, theirs] = await Promise.all([
-          berthRun(berth, ['build', '--progress', 'plain', '-f', join(dir, 'Dockerfile'), '-t', tag, ...flags, ctx]),
-          buildah.run(['bud', '--format', 'docker', '--layers=false', '--pull=never', '-f', oracleFile, '-t', tag, ...flags, ctx]),
+          berthRun(berth, ['build', '--progress', 'plain', '-f', join(dir, 'Dockerfile'), '-t', tag, ...flags, ctx], env),
+          buildah.run(['bud', '--format', 'docker', '--layers=false', '--pull=never', '-f', oracleFile, '-t', tag, ...flags, ...meta.oracleFlags ?? [], ctx], env),
         ]);
         assert.equal(theirs.code, 0, `buildah bud failed (the corpus entry is wrong):\n${tail(theirs.stderr + theirs.stdout)}`);
         assert.equal(ours.code, 0, `berth build failed:\n${tail(ours.stderr)}`);
