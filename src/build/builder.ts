@@ -1,4 +1,4 @@
-import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
+import { cpSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readFileSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { BerthError, isBerthError } from '../base/errors.js';
@@ -29,6 +29,7 @@ import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, linkDeferred, placeItems, walkDir, type CopyItem, type LinkSource, type PlacedFiles } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
 import { forwardAgent } from './ssh-forward.js';
+import { checkoutGit, parseGitRef, resolveGitCommit, type GitRef } from './git-source.js';
 import { parseModeChange, type ModeChange } from './file-mode.js';
 import { parseStageInputName, SourceMissing, stageInputs } from './source-digest.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
@@ -763,6 +764,14 @@ export class Builder {
 
   private readonly sourceReleases = new Map<string, () => void>();
 
+  /** A directory of this build's own under <root>/tmp (swept if the build is killed), removed when the build ends. */
+  private scratchDir(): string {
+    const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    mkdirSync(dir, { recursive: true });
+    this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
   private releaseSource(mnt: string): void {
     this.sourceReleases.get(mnt)?.();
     this.sourceReleases.delete(mnt);
@@ -905,16 +914,12 @@ export class Builder {
           if (!existsSync(src)) throw fail(`--mount=from=${m.from}: ${m.source ?? '/'} not found`);
         } else if (s.stat.isDirectory() && (this.context.ignore.patterns.length > 0 || !m.readonly)) {
           // The step sees the context as the build does (.dockerignore applied), and never writes to it.
-          const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-          mkdirSync(dir, { recursive: true });
-          this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          const dir = this.scratchDir();
           const items: CopyItem[] = this.context.tree(s.rel).map((f) => ({ kind: 'entry', src: f.abs, stat: f.stat, dest: s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1) }));
           placeItems(dir, items, { uid: 0, gid: 0, chownParents: false });
           src = dir;
         } else if (!m.readonly) {
-          const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-          mkdirSync(dir, { recursive: true });
-          this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          const dir = this.scratchDir();
           cpSync(s.abs, join(dir, 'f'), { verbatimSymlinks: true });
           src = join(dir, 'f');
         } else {
@@ -945,9 +950,7 @@ export class Builder {
       }
     }
     if (r.program) {
-      const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-      mkdirSync(dir, { recursive: true });
-      this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const dir = this.scratchDir();
       writeFileSync(join(dir, r.program.name), r.program.content, { mode: 0o755 });
       mounts.push(bindMount(join(dir, r.program.name), `${PROGRAM_DIR}/${r.program.name}`, { readonly: true }));
     }
@@ -1009,9 +1012,19 @@ export class Builder {
     const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
     const ex = instr.excludes.length ? createIgnoreMatcher(instr.excludes) : undefined;
     const inputs = new Map<string, string>();
-    const urls = instr.sources.filter((s) => /^https?:\/\//i.test(s));
+    const gits = new Map<string, GitRef>();
+    for (const src of instr.sources) {
+      const g = parseGitRef(src);
+      if (g && instr.kind === 'COPY' && !/^https?:\/\//i.test(src)) throw fail('source can\'t be a git ref for COPY');
+      if (g && instr.kind === 'ADD') {
+        if (instr.keepGitDir && g.keepGitDir === false) throw fail('inconsistent keep-git-dir configuration');
+        if (instr.keepGitDir) g.keepGitDir = true;
+        gits.set(src, g);
+      }
+    }
+    const urls = instr.sources.filter((s) => /^https?:\/\//i.test(s) && !gits.has(s));
     if (urls.length && instr.kind === 'COPY') throw fail('source can\'t be a URL for COPY');
-    const local = instr.sources.filter((s) => !urls.includes(s));
+    const local = instr.sources.filter((s) => !urls.includes(s) && !gits.has(s));
     let fromStage: StageResult | undefined;
     let sources: ContextFile[] = [];
     const stageKeys: Record<string, string> = {};
@@ -1039,15 +1052,32 @@ export class Builder {
       downloads.set(u, d);
       inputs.set(`url:${u}`, createHash('sha256').update(d.body).digest('hex'));
     }
+    // A repository is keyed by the commit its ref names now (BuildKit resolves it the same way).
+    const commits = new Map<string, string>();
+    for (const [src, g] of gits) {
+      const scratch = this.scratchDir();
+      let commit: string;
+      try {
+        commit = await resolveGitCommit(g, scratch, this.signal);
+      } catch (e) {
+        throw fail((e as Error).message);
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
+      const sum = g.checksum ?? (instr as AddInstruction).checksum;
+      if (sum && !commit.startsWith(sum)) throw fail(`checksum mismatch for ${src}: expected commit ${sum}, got ${commit}`);
+      commits.set(src, commit);
+      inputs.set(`git:${src}`, commit);
+    }
     for (const h of instr.inline) inputs.set(`<<${h.name}`, cacheKey([h.content]));
     const createdBy = `${copyHistoryText(instr)} # buildkit`;
     return this.fsStep(at, prev, {
       keyParts: [instr.kind, JSON.stringify(instr.sources), instr.dest, instr.chown ?? '', instr.chmod ?? '', JSON.stringify(instr.excludes),
-        String(instr.kind === 'COPY' && instr.parents), instr.kind === 'ADD' ? String(instr.unpack ?? 'auto') : '', c.WorkingDir ?? ''],
+        String(instr.kind === 'COPY' && instr.parents), instr.kind === 'ADD' ? String(instr.unpack ?? 'auto') : '', ...(gits.size ? [`keep-git-dir=${(instr as AddInstruction).keepGitDir}`] : []), c.WorkingDir ?? ''],
       inputs,
       ...(fromStage?.stage ? { sources: stageKeys } : {}),
       createdBy,
-      apply: async (fs, _id, reuse) => this.copy(instr, fs, { sources, fromStage, downloads, ex, workdir: c.WorkingDir || '/', reuse }),
+      apply: async (fs, _id, reuse) => this.copy(instr, fs, { sources, fromStage, downloads, gits, commits, ex, workdir: c.WorkingDir || '/', reuse }),
     }, begun);
   }
 
@@ -1073,6 +1103,7 @@ export class Builder {
     instr: CopyInstruction | AddInstruction, fs: StepFs,
     s: {
       sources: ContextFile[]; fromStage: StageResult | undefined; downloads: Map<string, { body: Buffer; mtime?: Date }>; ex: IgnoreMatcher | undefined;
+      gits: Map<string, GitRef>; commits: Map<string, string>;
       workdir: string; reuse: () => LinkSource | undefined;
     },
   ): Promise<Applied> {
@@ -1125,6 +1156,20 @@ export class Builder {
     }
     try {
       if (s.ex) list = list.filter((x) => x.stat.isDirectory() || !s.ex!.ignores(x.src));
+      // A repository is added like a directory of the context: its checkout's contents go under the destination.
+      for (const [src, g] of s.gits) {
+        const scratch = this.scratchDir();
+        const checkout = await checkoutGit(g, s.commits.get(src)!, join(scratch, 'repo'), scratch, this.signal).catch((e: unknown) => {
+          throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} ${src}: ${(e as Error).message}`);
+        });
+        if (!lstatSync(checkout.root, { throwIfNoEntry: false })?.isDirectory()) {
+          throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} ${src}: no directory ${g.subdir} in the repository`);
+        }
+        // Its files take the commit's time: the same commit gives the same layer.
+        for (const e of walkDir(checkout.root)) lutimesSync(e.abs, checkout.time, checkout.time);
+        lutimesSync(checkout.root, checkout.time, checkout.time);
+        list.push({ abs: checkout.root, stat: lstatSync(checkout.root), src: '.', raw: src, tree: () => walkDir(checkout.root) });
+      }
       const count = list.length + instr.inline.length + s.downloads.size;
       const destIsDir = destNamesDir(instr.dest) || count > 1 || parents || isDirIn(rootfs, destRaw);
       const fileDest = (name: string) => (destIsDir ? posix.join(destRaw, name) : destRaw);
@@ -1160,8 +1205,7 @@ export class Builder {
         const name = posix.basename(new URL(u).pathname) || 'index.html';
         if (instr.kind === 'ADD' && instr.unpack === true) {
           // --unpack=true: a downloaded archive is extracted like a local one (BuildKit leaves it packed otherwise).
-          const file = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-          this.cleanups.push(() => rmSync(file, { force: true }));
+          const file = join(this.scratchDir(), 'download');
           writeFileSync(file, d.body, { mode: 0o600 });
           try {
             if (await archiveKind(file)) {

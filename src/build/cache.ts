@@ -235,10 +235,11 @@ export class BuildCache {
     for (const [from, paths] of byStage) parts.push(filesChanged(paths, ` in stage ${from}`));
     const images = changed.filter((c) => c.startsWith('--from=') && !parseStageInputName(c));
     if (images.length) parts.push(`source ${images.map((c) => `image ${c.slice(7)}`).join(', ')} changed`);
-    const files = changed.filter((c) => !c.startsWith('--from=') && !c.startsWith('<<') && !c.startsWith('url:'));
+    const isOther = (c: string) => c.startsWith('<<') || c.startsWith('url:') || c.startsWith('git:');
+    const files = changed.filter((c) => !c.startsWith('--from=') && !isOther(c));
     if (files.length) parts.push(filesChanged(files, ''));
-    const other = changed.filter((c) => c.startsWith('<<') || c.startsWith('url:'));
-    if (other.length) parts.push(`${other.map((c) => (c.startsWith('url:') ? c.slice(4) : `heredoc ${c.slice(2)}`)).join(', ')} changed`);
+    const other = changed.filter(isOther);
+    if (other.length) parts.push(`${other.map((c) => (c.startsWith('<<') ? `heredoc ${c.slice(2)}` : c.slice(4))).join(', ')} changed`);
     return parts.join('; ');
   }
 

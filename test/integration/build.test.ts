@@ -955,6 +955,87 @@ describe('berth build', { concurrency: false }, () => {
     }
   });
 
+  it('adds a Git repository at a ref and a subdir, keyed by the commit the ref names', async () => {
+    const gitIn = (cwd: string, ...args: string[]) => {
+      const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
+      assert.equal(r.status, 0, `git ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    const src = join(work, 'git-src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'a at v1\n');
+    writeFileSync(join(src, 'sub', 'b.txt'), 'b\n');
+    writeFileSync(join(src, 'run.sh'), '#!/bin/sh\necho run\n', { mode: 0o755 });
+    gitIn(work, 'init', '-q', src);
+    gitIn(src, 'add', '.');
+    gitIn(src, 'commit', '-qm', 'one');
+    gitIn(src, 'tag', '-a', 'v1', '-m', 'v1');
+    const v1 = gitIn(src, 'rev-parse', 'HEAD');
+    // Served as a "dumb" HTTP remote: static files (git falls back to it when the server speaks no smart protocol).
+    const served = join(work, 'git-served');
+    mkdirSync(served);
+    const bare = join(served, 'repo.git');
+    gitIn(work, 'clone', '-q', '--bare', src, bare);
+    gitIn(bare, 'update-server-info');
+    const server: Server = createServer((req, res) => {
+      const file = join(served, decodeURIComponent((req.url ?? '/').split('?')[0]!));
+      if (!file.startsWith(served) || !existsSync(file) || !lstatSync(file).isFile()) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/repo.git`;
+    try {
+      const dir = context({
+        Dockerfile: [
+          'FROM busybox',
+          `ADD ${url}#v1 /v1/`,
+          `ADD ${url}#main:sub /sub`,
+          `ADD --keep-git-dir=true ${url} /kept/`,
+          'RUN cat /v1/a.txt /sub/b.txt; /v1/run.sh; ls -a /v1 | tr "\\n" " "; echo; test -d /kept/.git && echo kept',
+          '',
+        ].join('\n'),
+      });
+      const build = async () => {
+        const r = await runAsync(b, ['build', '--progress', 'plain', '-t', 'fromgit', dir]).done;
+        assert.equal(r.code, 0, r.stderr);
+        return r.stderr;
+      };
+      let out = await build();
+      assert.deepEqual(step(out, 'RUN cat').lines.slice(1, 6), ['a at v1', 'b', 'run', '. .. a.txt run.sh sub ', 'kept']);
+      // The files take the commit's time.
+      const time = Number(gitIn(src, 'log', '-1', '--format=%ct'));
+      assert.equal(b.ok(['run', '--rm', 'fromgit', 'stat', '-c', '%Y', '/v1/a.txt']), String(time));
+      out = await build();
+      for (const s of [`${url}#v1`, `${url}#main:sub`]) assert.ok(step(out, s).cached, out);
+
+      // A new commit on main: what follows main reruns and says so; the tag's step stays cached.
+      writeFileSync(join(src, 'sub', 'b.txt'), 'b2\n');
+      gitIn(src, 'commit', '-qam', 'two');
+      gitIn(src, 'push', '-q', bare, 'main');
+      gitIn(bare, 'update-server-info');
+      out = await build();
+      assert.ok(step(out, `${url}#v1`).cached, out);
+      assert.equal(step(out, `${url}#main:sub`).miss, `${url}#main:sub changed`);
+      assert.ok(step(out, 'RUN cat').lines.includes('b2'), out);
+
+      // --checksum pins the commit; a ref that is not there is named.
+      const pinned = context({ Dockerfile: `FROM busybox\nADD --checksum=${v1.slice(0, 12)} ${url}#main /x/\n` });
+      const bad = await runAsync(b, ['build', '--progress', 'plain', pinned]).done;
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, new RegExp(`checksum mismatch for ${url}#main: expected commit ${v1.slice(0, 12)}, got [0-9a-f]{40}`));
+      const noRef = context({ Dockerfile: `FROM busybox\nADD ${url}#nope /x/\n` });
+      const missing = await runAsync(b, ['build', '--progress', 'plain', noRef]).done;
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /has no ref "nope"/);
+      const copyGit = context({ Dockerfile: 'FROM busybox\nCOPY git@example.com:org/repo.git /x/\n' });
+      assert.match(b.run(['build', copyGit]).stderr, /source can't be a git ref for COPY/);
+      b.ok(['rmi', 'fromgit']);
+    } finally {
+      server.close();
+    }
+    assert.deepEqual(buildLeftovers(b), []);
+  });
+
   it('cleans up after SIGINT mid-RUN at once, and after SIGKILL at the start of the next build', async () => {
     const dir = context({ Dockerfile: 'FROM busybox\nARG NONCE\nRUN echo started-$NONCE; sleep 60\n' });
     const started = async (p: ReturnType<typeof runAsync>) => {
