@@ -137,7 +137,7 @@ interface Applied {
  * A stage between steps: its image state, cache key, ARG values, whether it set CMD itself, and whether a step of it
  * ran (missed the cache) in this build.
  */
-type StageState = { state: BuildState; key: string; args: Map<string, string>; cmdSet?: boolean; ran?: boolean };
+type StageState = { state: BuildState; key: string; args: Map<string, string>; declared?: string[]; cmdSet?: boolean; ran?: boolean };
 
 /** Placeholder diff ids of layers still being archived are `sha256:pending-<step>` (never written anywhere). */
 const PENDING_PREFIX = 'pending-';
@@ -202,6 +202,11 @@ export class Builder {
     const err = fe.diagnostics.find((d: Diagnostic) => d.severity === 'error');
     if (err) throw new BuildError(this.describe(err));
     if (fe.unusedBuildArgs.length) this.emit({ type: 'warning', message: `One or more build-args [${fe.unusedBuildArgs.join(' ')}] were not consumed` });
+    const syntax = fe.parsed.directives.syntax;
+    if (syntax !== undefined && !isDockerfileFrontend(syntax)) {
+      // BuildKit would pull and run that frontend image; berth has one frontend, its own.
+      this.emit({ type: 'warning', message: `# syntax=${syntax}: berth builds with its own Dockerfile frontend (docker/dockerfile:1 syntax); other frontends are not run` });
+    }
     trace('build: Dockerfile loaded');
     const plan = stagesFor(fe.graph, this.o.target);
     if (!plan.ok) throw new BuildError(this.describe(plan.diagnostic));
@@ -380,15 +385,18 @@ export class Builder {
     switch (instr.kind) {
       case 'ARG': {
         const args = new Map(prev.args);
+        // Every ARG of the stage, set or not, in order: RUN's history lists them (BuildKit's "|N K=v" prefix).
+        const declared = [...(prev.declared ?? [])];
         const shown: string[] = [];
         for (const d of instr.args) {
+          if (!declared.includes(d.name)) declared.push(d.name);
           const v = stageArgValue(d, this.graph, this.o.buildArgs);
           if (v.value !== undefined) args.set(d.name, v.value);
           else args.delete(d.name);
           shown.push(v.value !== undefined ? `${d.name}=${v.value}` : d.name);
         }
         // Its values reach RUN steps, whose keys include them; the history shows them (as BuildKit's does).
-        return { ...meta(`ARG ${shown.join(' ')}`), args };
+        return { ...meta(`ARG ${shown.join(' ')}`), args, declared };
       }
       case 'ENV': {
         const env = [...(c.Env ?? [])];
@@ -806,7 +814,9 @@ export class Builder {
     const argEnv = [...prev.args].filter(([k]) => !shadowed(k)).map(([k, v]) => `${k}=${v}`);
     // Proxy build args reach every RUN without an ARG, and stay out of the cache key and the history (BuildKit).
     const proxyEnv = PROXY_ARGS.filter((k) => !prev.args.has(k) && !shadowed(k) && this.o.buildArgs?.has(k)).map((k) => `${k}=${this.o.buildArgs!.get(k)!}`);
-    const historyArgs = [...prev.args].filter(([k]) => !shadowed(k) && !PROXY_ARGS.includes(k)).map(([k, v]) => `${k}=${v}`);
+    // As BuildKit: each declared ARG with the value the command sees (an ENV of the same name wins), unset ones empty.
+    const envValue = (k: string) => [...env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1);
+    const historyArgs = (prev.declared ?? []).filter((k) => !PROXY_ARGS.includes(k)).map((k) => `${k}=${envValue(k) ?? prev.args.get(k) ?? ''}`);
     const { args, program } = this.runArgs(instr, c.Shell ?? DEFAULT_SHELL);
     const network = instr.network === 'host' ? 'host' : instr.network === 'none' ? 'none' : this.o.network ?? 'none';
     const privileged = instr.security === 'insecure';
@@ -1273,6 +1283,11 @@ function withCachedStep(state: BuildState, hit: CacheEntry, createdBy: string): 
   } else history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true });
   next.config.created = created;
   return next;
+}
+
+/** Whether `# syntax=` names the standard Dockerfile frontend (docker/dockerfile, any 1.x tag, -labs too), which berth implements. */
+export function isDockerfileFrontend(image: string): boolean {
+  return /^(?:docker\.io\/)?docker\/dockerfile(?:-upstream)?(?::1(?:[.\w-]*)?|:latest|:labs|:[\w.-]*-labs)?(?:@sha256:[0-9a-f]{64})?$/.test(image.trim());
 }
 
 /** EXPOSE's ports as the image config keys them: "80" is "80/tcp", protocols in lower case, ranges one by one. */

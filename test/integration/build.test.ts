@@ -137,7 +137,7 @@ describe('berth build', { concurrency: false }, () => {
         'ENV APP=/srv/app PATH=/usr/local/bin:/usr/bin:/bin',
         'WORKDIR $APP',
         'COPY --link --chmod=644 hello.txt ./',
-        'ARG VERSION=1 NOTE',
+        'ARG VERSION=1 NOTE UNSET',
         'RUN echo built > built.txt',
         'USER app',
         'EXPOSE 8080 53/udp',
@@ -188,8 +188,8 @@ describe('berth build', { concurrency: false }, () => {
       'USER app|0B',
     ];
     assert.deepEqual(h.slice(0, expected.length), expected);
-    assert.match(h[expected.length]!, /^RUN \|2 VERSION=1 NOTE=hi \/bin\/sh -c echo built > built.txt # buildkit\|[1-9]/);
-    assert.equal(h[expected.length + 1], 'ARG VERSION=1 NOTE=hi|0B');
+    assert.match(h[expected.length]!, /^RUN \|3 VERSION=1 NOTE=hi UNSET= \/bin\/sh -c echo built > built.txt # buildkit\|[1-9]/);
+    assert.equal(h[expected.length + 1], 'ARG VERSION=1 NOTE=hi UNSET|0B');
     assert.match(h[expected.length + 2]!, /^COPY --chmod=644 hello.txt \.\/ # buildkit\|[1-9]/);
     assert.match(h[expected.length + 3]!, /^WORKDIR \/srv\/app\|[1-9]/);
     assert.deepEqual(h.slice(expected.length + 4, expected.length + 7), ['ENV APP=/srv/app PATH=/usr/local/bin:/usr/bin:/bin|0B', 'MAINTAINER someone@example.com|0B', 'LABEL org.example.a=1 b=two|0B']);
@@ -258,6 +258,7 @@ describe('berth build', { concurrency: false }, () => {
       'tool.sh': 'echo tool\n',
       'docs/readme.txt': 'readme\n',
       Dockerfile: [
+        '# syntax=docker/dockerfile:1.7-labs',
         'FROM busybox',
         'RUN <<EOT',
         '#!/bin/cat',
@@ -278,7 +279,14 @@ describe('berth build', { concurrency: false }, () => {
     const h = b.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'prog']).split('\n');
     assert.ok(h.includes('RUN /bin/sh -c /dev/pipes/EOT # buildkit'), h.join('\n'));
     assert.ok(h.includes('COPY --chmod=+x tool.sh /bin/tool.sh # buildkit'), h.join('\n'));
+    assert.doesNotMatch(r.stderr, /WARNING/);
     b.ok(['rmi', 'prog']);
+
+    // A frontend other than docker/dockerfile is not run: berth says so and builds with its own.
+    const custom = context({ Dockerfile: '# syntax=example.com/custom/frontend:2\nFROM busybox\nRUN true\n' });
+    const c = b.run(['build', '--progress', 'plain', custom]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /WARNING: # syntax=example.com\/custom\/frontend:2: berth builds with its own Dockerfile frontend/);
   });
 
   it('reports malformed Dockerfiles with line and column, and exits 1 (usage errors 125)', () => {
