@@ -29,7 +29,7 @@ import { cacheMountRequest, type CacheMountRequest } from './cache-mounts.js';
 import { destNamesDir, isDirIn, linkDeferred, placeItems, walkDir, type CopyItem, type LinkSource, type PlacedFiles } from './copy.js';
 import { archiveKind, extractArchive } from './add-archive.js';
 import { forwardAgent } from './ssh-forward.js';
-import { checkoutGit, parseGitRef, resolveGitCommit, type GitRef } from './git-source.js';
+import { checkoutGit, parseGitRef, resolveGitCommit, type GitAccess, type GitRef } from './git-source.js';
 import { parseModeChange, type ModeChange } from './file-mode.js';
 import { parseStageInputName, SourceMissing, stageInputs } from './source-digest.js';
 import { sweepStaleBuilds, SECRET_DIR, SECRET_PREFIX, SOURCE_MOUNT_PREFIX } from './sweep.js';
@@ -114,15 +114,26 @@ interface StepAt {
 /** What a step that works on the filesystem needs: its cache key parts and inputs, and the work itself. */
 interface FsWork {
   keyParts: string[];
+  /**
+   * The settings of the stage the step depends on, by name (in the key too): a miss caused by one of them names it
+   * ("USER changed"). Names: env, args, user, workdir, shell, network.
+   */
+  settings: Record<string, string>;
   inputs: Map<string, string>;
-  /** The cache keys of the stages whose files are among the inputs (recorded, not keyed: see stageInputsOf). */
-  sources?: Record<string, string>;
+  /** The stages whose files are among the inputs, and what is read of them (recorded, not keyed: see stageInputsOf). */
+  sources?: Record<string, StageRead>;
   createdBy: string;
   /**
    * Does the work in the step's mounted root (fs.rootfs). `reuse` gives the files the last build at this step
    * position placed, when it has them (an incremental COPY links them).
    */
   apply(fs: StepFs, id: number, reuse: () => LinkSource | undefined): Promise<Applied | void>;
+}
+
+/** A stage a step reads files of: its state (layers maybe still being archived) and what is read of it. */
+interface StageRead {
+  state: BuildState;
+  spec: string;
 }
 
 /** What a step's work leaves to its commit. */
@@ -468,7 +479,8 @@ export class Builder {
         // BuildKit creates the directory (owned by USER): a layer, unless it was already there.
         const user = c.User ?? '';
         return this.fsStep(at, { ...prev, state }, {
-          keyParts: ['WORKDIR', wd, user],
+          keyParts: ['WORKDIR', wd],
+          settings: { user },
           inputs: new Map(),
           createdBy: `WORKDIR ${wd}`,
           apply: async ({ rootfs }) => {
@@ -517,14 +529,24 @@ export class Builder {
     const inputs = Object.fromEntries([...w.inputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     // SOURCE_DATE_EPOCH changes the layer (its mtimes are clamped to it), so it is in the key when set.
     const epoch = this.o.sourceDateEpoch !== undefined ? [`SOURCE_DATE_EPOCH=${this.o.sourceDateEpoch}`] : [];
-    const key = cacheKey([prev.key, ...w.keyParts, JSON.stringify(inputs), ...epoch]);
+    const key = cacheKey([prev.key, ...w.keyParts, JSON.stringify(w.settings), JSON.stringify(inputs), ...epoch]);
     const about = this.positionOf(at);
-    const record: StepRecord = { key, parentKey: prev.key, text: at.text, inputs, ...(w.sources ? { sources: w.sources } : {}) };
+    const record: StepRecord = { key, parentKey: prev.key, text: at.text, settings: w.settings, inputs };
+    // With the identities of the stages it read, once their layers are archived (the next build compares them).
+    const recordOut = async (): Promise<StepRecord> => {
+      if (!w.sources) return record;
+      const ids: Record<string, string> = {};
+      for (const [from, r] of Object.entries(w.sources)) ids[from] = stageReadIdentity((await this.resolveState(r.state)).config.rootfs.diff_ids, r.spec);
+      return { ...record, sources: ids };
+    };
     trace(`step ${id}: lookup`);
     const hit = this.o.noCache ? undefined : this.cache.get(key);
-    if (hit && (await this.cache.restore(hit.state, this.engine.images, this.lease))) {
+    // Only the step's own layer is taken from the entry (the ones before it are this build's own).
+    const own = hit && { ...hit.state, layers: hit.layer ? hit.state.layers.slice(-1) : [] };
+    if (hit && own && (await this.cache.restore(own, this.engine.images, this.lease))) {
       trace(`step ${id}: hit restored`);
-      this.cache.record(about, record);
+      if (w.sources) this.inBackground(recordOut().then((r) => this.cache.record(about, r)));
+      else this.cache.record(about, record);
       this.emit({ type: 'cached', id });
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
       return { ...prev, state: withCachedStep(prev.state, hit, w.createdBy), key };
@@ -578,7 +600,7 @@ export class Builder {
           const state = await this.resolveState(next);
           this.cache.put(
             { key, state, ...(committed ? { layer: { digest: committed.layer.digest, diffId: committed.diffId } } : {}), created },
-            committed?.blobFile, about, record, applied.placed,
+            committed?.blobFile, about, await recordOut(), applied.placed,
           );
         })());
       } else {
@@ -586,7 +608,7 @@ export class Builder {
         next.config.created = stamp;
         history.push({ created: stamp, created_by: w.createdBy, comment: HISTORY_COMMENT, empty_layer: true });
         // Its cache record waits for the layers before it, in the background like theirs.
-        this.inBackground(this.resolveState(next).then((state) => this.cache.put({ key, state, created }, undefined, about, record)));
+        this.inBackground((async () => this.cache.put({ key, state: await this.resolveState(next), created }, undefined, about, await recordOut()))());
       }
       trace(`step ${id}: done`);
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
@@ -605,18 +627,28 @@ export class Builder {
   }
 
   /**
-   * The inputs a step reads from another stage, by content (`sources` as the instruction names them): hashed in the
-   * mounted stage, unless the stage ran no step in this build and the last build at this position read it at the
-   * same cache key (then the files are the ones that build hashed). Images are keyed by their id instead.
+   * The inputs a step reads from another stage, by content (`sources` as the instruction names them, after
+   * expansion), and what identifies them: the stage's layer chain and what is read of it. They are hashed in the
+   * mounted stage, unless the last build at this position recorded the same identity (the same layers, read the same
+   * way: the same files). A stage whose steps ran in this build has layers still being archived, so it is hashed.
+   * Images are keyed by their id instead.
    */
-  private stageInputsOf(at: StepAt, from: string, src: StageResult, sources: readonly string[], o: { ex?: IgnoreMatcher; optional?: boolean }): Map<string, string> {
-    const last = !this.o.noCache && !src.ran ? this.cache.previous(this.positionOf(at)) : undefined;
-    if (last && last.text === at.text && last.sources?.[from] === src.key) {
-      return new Map(Object.entries(last.inputs).filter(([k]) => parseStageInputName(k)?.from === from));
+  private stageInputsOf(
+    at: StepAt, from: string, src: StageResult, sources: readonly string[], o: { excludes?: string[]; optional?: boolean },
+  ): { inputs: Map<string, string>; read: StageRead } {
+    const layers = src.state.config.rootfs.diff_ids;
+    const read: StageRead = { state: src.state, spec: JSON.stringify([sources, o.excludes ?? [], o.optional ?? false]) };
+    const settled = !layers.some((d) => this.pending.has(d));
+    const last = !this.o.noCache && settled ? this.cache.previous(this.positionOf(at)) : undefined;
+    if (last?.sources?.[from] !== undefined && last.sources[from] === stageReadIdentity(layers, read.spec)) {
+      trace(`step: --from=${from} read as the last build read it`);
+      return { inputs: new Map(Object.entries(last.inputs).filter(([k]) => parseStageInputName(k)?.from === from)), read };
     }
+    trace(`step: hashing --from=${from}`);
     const mnt = this.mountSource(src);
     try {
-      return stageInputs(mnt, from, sources, o);
+      const ex = o.excludes?.length ? createIgnoreMatcher(o.excludes) : undefined;
+      return { inputs: stageInputs(mnt, from, sources, { ...(ex ? { ex } : {}), ...(o.optional ? { optional: true } : {}) }), read };
     } catch (e) {
       if (e instanceof SourceMissing) throw new BuildError(`${this.dfName}:${at.instr.line}: ${at.instr.kind} --from=${from}: ${e.message}`);
       throw e;
@@ -772,6 +804,12 @@ export class Builder {
 
   private readonly sourceReleases = new Map<string, () => void>();
 
+  /** How a Git source is fetched: the `--ssh default` agent (else the caller's) for ssh remotes. */
+  private gitAccess(home: string): GitAccess {
+    const agent = this.o.ssh?.get('default') ?? process.env.SSH_AUTH_SOCK;
+    return { home, ...(agent ? { sshAgent: agent } : {}), signal: this.signal };
+  }
+
   /** A directory of this build's own under <root>/tmp (swept if the build is killed), removed when the build ends. */
   private scratchDir(): string {
     const dir = join(this.engine.paths.tmp, `${SOURCE_MOUNT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -826,7 +864,7 @@ export class Builder {
     const cwd = c.WorkingDir || '/';
     // Inputs: what bind mounts read (context files, stages); cache, tmpfs and secret mounts never count.
     const inputs = new Map<string, string>();
-    const stageKeys: Record<string, string> = {};
+    const stageKeys: Record<string, StageRead> = {};
     const sources = new Map<number, StageResult | ContextFile>();
     for (const [i, m] of instr.mounts.entries()) {
       if (m.type !== 'bind' && !(m.type === 'cache' && m.from)) continue;
@@ -835,14 +873,14 @@ export class Builder {
         sources.set(i, s);
         if (m.type === 'bind' && s.stage) {
           // A bind mount reads the stage's files (by content); a cache mount only starts from them.
-          let read: Map<string, string>;
+          let read: { inputs: Map<string, string>; read: StageRead };
           try {
             read = this.stageInputsOf(at, m.from, s, [m.source ?? '/'], { optional: true });
           } catch (e) {
             this.failStep(begun.id, e);
           }
-          for (const [k, v] of read) inputs.set(k, v);
-          stageKeys[m.from] = s.key;
+          for (const [k, v] of read.inputs) inputs.set(k, v);
+          stageKeys[m.from] = read.read;
         } else inputs.set(`--from=${m.from}`, s.key);
       } else {
         let f: ContextFile;
@@ -858,10 +896,14 @@ export class Builder {
     const prefix = historyArgs.length ? `|${historyArgs.length} ${historyArgs.join(' ')} ` : '';
     return this.fsStep(at, prev, {
       keyParts: [
-        'RUN', JSON.stringify(args), JSON.stringify([...argEnv].sort()), JSON.stringify(instr.mountSpecs), network, c.User ?? '', cwd, JSON.stringify(env),
+        'RUN', JSON.stringify(args), JSON.stringify(instr.mountSpecs),
         ...(program ? [program.content] : []),
         ...(privileged ? ['security=insecure'] : []),
       ],
+      settings: {
+        env: JSON.stringify(env), args: JSON.stringify([...argEnv].sort()), user: c.User ?? '', workdir: cwd,
+        shell: JSON.stringify(c.Shell ?? DEFAULT_SHELL), network,
+      },
       inputs,
       ...(Object.keys(stageKeys).length ? { sources: stageKeys } : {}),
       createdBy: `RUN ${prefix}${args.join(' ')} # buildkit`,
@@ -945,8 +987,9 @@ export class Builder {
           continue;
         }
         const dst = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
+        // The runtime mounts the socket as root: its host directory is for nobody else.
         const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
-        mkdirSync(dir, { mode: 0o711 });
+        mkdirSync(dir, { mode: 0o700 });
         this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
         released.push(dir);
         const fwd = await forwardAgent(agent, join(dir, 'agent.sock'), { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
@@ -1037,13 +1080,13 @@ export class Builder {
     const local = instr.sources.filter((s) => !urls.includes(s) && !gits.has(s));
     let fromStage: StageResult | undefined;
     let sources: ContextFile[] = [];
-    const stageKeys: Record<string, string> = {};
+    const stageKeys: Record<string, StageRead> = {};
     if (instr.kind === 'COPY' && instr.from !== undefined) {
       fromStage = await this.fromSource(instr.from, instr.line);
       if (fromStage.stage) {
-        trace(`step ${begun.id}: hashing --from=${instr.from}`);
-        for (const [k, v] of this.stageInputsOf(at, instr.from, fromStage, instr.sources, ex ? { ex } : {})) inputs.set(k, v);
-        stageKeys[instr.from] = fromStage.key;
+        const read = this.stageInputsOf(at, instr.from, fromStage, instr.sources, { excludes: instr.excludes });
+        for (const [k, v] of read.inputs) inputs.set(k, v);
+        stageKeys[instr.from] = read.read;
       } else inputs.set(`--from=${instr.from}`, fromStage.key);
     } else if (local.length) {
       trace(`step ${begun.id}: resolving sources`);
@@ -1068,7 +1111,7 @@ export class Builder {
       const scratch = this.scratchDir();
       let commit: string;
       try {
-        commit = await resolveGitCommit(g, scratch, this.signal);
+        commit = await resolveGitCommit(g, this.gitAccess(scratch));
       } catch (e) {
         throw fail((e as Error).message);
       } finally {
@@ -1083,7 +1126,8 @@ export class Builder {
     const createdBy = `${copyHistoryText(instr)} # buildkit`;
     return this.fsStep(at, prev, {
       keyParts: [instr.kind, JSON.stringify(instr.sources), instr.dest, instr.chown ?? '', instr.chmod ?? '', JSON.stringify(instr.excludes),
-        String(instr.kind === 'COPY' && instr.parents), instr.kind === 'ADD' ? String(instr.unpack ?? 'auto') : '', ...(gits.size ? [`keep-git-dir=${(instr as AddInstruction).keepGitDir}`] : []), c.WorkingDir ?? ''],
+        String(instr.kind === 'COPY' && instr.parents), instr.kind === 'ADD' ? String(instr.unpack ?? 'auto') : '', ...(gits.size ? [`keep-git-dir=${(instr as AddInstruction).keepGitDir}`] : [])],
+      settings: { workdir: c.WorkingDir ?? '' },
       inputs,
       ...(fromStage?.stage ? { sources: stageKeys } : {}),
       createdBy,
@@ -1169,7 +1213,7 @@ export class Builder {
       // A repository is added like a directory of the context: its checkout's contents go under the destination.
       for (const [src, g] of s.gits) {
         const scratch = this.scratchDir();
-        const checkout = await checkoutGit(g, s.commits.get(src)!, join(scratch, 'repo'), scratch, this.signal).catch((e: unknown) => {
+        const checkout = await checkoutGit(g, s.commits.get(src)!, join(scratch, 'repo'), this.gitAccess(scratch)).catch((e: unknown) => {
           throw new BuildError(`${this.dfName}:${instr.line}: ${instr.kind} ${src}: ${(e as Error).message}`);
         });
         if (!lstatSync(checkout.root, { throwIfNoEntry: false })?.isDirectory()) {
@@ -1265,6 +1309,11 @@ function parseSize(s: string): number {
   if (!m) return Number(s);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't' | 'p'];
   return Math.floor(Number(m[1]) * mult);
+}
+
+/** What identifies the files a step read of a stage: the stage's layers, and what it read of them. */
+function stageReadIdentity(diffIds: readonly string[], spec: string): string {
+  return cacheKey([...diffIds, spec]);
 }
 
 /**

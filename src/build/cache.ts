@@ -47,6 +47,8 @@ export interface StepRecord {
   parentKey: string;
   text: string;
   inputs: Record<string, string>;
+  /** The stage settings the step depends on (FsWork.settings): which of them changed explains a miss. */
+  settings?: Record<string, string>;
   /** The cache keys of the stages whose files are among the inputs: the next build reuses their digests at the same key. */
   sources?: Record<string, string>;
 }
@@ -221,6 +223,10 @@ export class BuildCache {
     if (!prev) return 'no earlier build of this step';
     if (prev.parentKey !== now.parentKey) return 'parent step changed';
     if (prev.text !== now.text) return 'instruction changed';
+    if (prev.settings && now.settings) {
+      const names = Object.keys(now.settings).filter((k) => prev.settings![k] !== now.settings![k]);
+      if (names.length) return `${names.map((n) => SETTING_NAMES[n] ?? n).join(', ')} changed`;
+    }
     const changed: string[] = [];
     for (const [p, d] of Object.entries(now.inputs)) if (prev.inputs[p] !== d) changed.push(p);
     for (const p of Object.keys(prev.inputs)) if (!(p in now.inputs)) changed.push(p);
@@ -234,7 +240,7 @@ export class BuildCache {
     }
     for (const [from, paths] of byStage) parts.push(filesChanged(paths, ` in stage ${from}`));
     const images = changed.filter((c) => c.startsWith('--from=') && !parseStageInputName(c));
-    if (images.length) parts.push(`source ${images.map((c) => `image ${c.slice(7)}`).join(', ')} changed`);
+    if (images.length) parts.push(`source ${images.map((c) => c.slice(7)).join(', ')} changed`);
     const isOther = (c: string) => c.startsWith('<<') || c.startsWith('url:') || c.startsWith('git:');
     const files = changed.filter((c) => !c.startsWith('--from=') && !isOther(c));
     if (files.length) parts.push(filesChanged(files, ''));
@@ -436,9 +442,20 @@ function treeStat(root: string): { bytes: number; newest: number } {
   return { bytes, newest };
 }
 
-/** "2 files changed in stage build: a, b" (the first five, sorted). */
+/** How a miss names the settings of FsWork.settings. */
+const SETTING_NAMES: Record<string, string> = {
+  env: 'ENV', args: 'build arguments', user: 'USER', workdir: 'WORKDIR', shell: 'SHELL', network: 'network',
+};
+
+/** "2 files changed in stage build: a, b" (the first five, sorted); a folded tree ("dir/**") as "files under dir". */
 function filesChanged(paths: string[], where: string): string {
-  const sorted = [...paths].sort();
-  const shown = sorted.slice(0, 5).join(', ') + (sorted.length > 5 ? `, and ${sorted.length - 5} more` : '');
-  return `${sorted.length} file${sorted.length === 1 ? '' : 's'} changed${where}: ${shown}`;
+  const trees = paths.filter((p) => p.endsWith('/**')).map((p) => p.slice(0, -3) || '/').sort();
+  const sorted = paths.filter((p) => !p.endsWith('/**')).sort();
+  const out: string[] = [];
+  if (sorted.length) {
+    const shown = sorted.slice(0, 5).join(', ') + (sorted.length > 5 ? `, and ${sorted.length - 5} more` : '');
+    out.push(`${sorted.length} file${sorted.length === 1 ? '' : 's'} changed${where}: ${shown}`);
+  }
+  if (trees.length) out.push(`files under ${trees.join(', ')} changed${where}`);
+  return out.join('; ');
 }

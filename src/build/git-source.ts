@@ -1,7 +1,8 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidArgument } from '../base/errors.js';
 import { execFile } from '../sys/exec.js';
+import { resolveInRoot } from '../storage/rootpath.js';
 
 /**
  * An `ADD` source that is a Git repository, as BuildKit reads one: `https://host/repo.git`, `git@host:repo`,
@@ -61,6 +62,8 @@ export function parseGitRef(src: string): GitRef | undefined {
     const sum = query.get('checksum') ?? query.get('commit');
     if (sum) out.checksum = sum;
   }
+  // Never an option to git (`-u...` would be --upload-pack): remotes and refs starting with "-" are refused.
+  if (out.remote.startsWith('-') || out.ref?.startsWith('-')) throw invalidArgument(`git source ${src}: a remote or ref may not start with "-"`);
   if (out.subdir !== undefined) {
     const clean = out.subdir.split('/').filter((p) => p && p !== '.');
     if (clean.includes('..')) throw invalidArgument(`git source ${src}: subdir ${out.subdir} leaves the repository`);
@@ -72,15 +75,29 @@ export function parseGitRef(src: string): GitRef | undefined {
 
 const FULL_SHA = /^[0-9a-f]{40}$|^[0-9a-f]{64}$/;
 
-/** git for remote work: no terminal prompts, no system or user configuration of the host. */
-function git(args: string[], o: { cwd?: string; signal?: AbortSignal; home: string }): Promise<{ stdout: string }> {
+/** How git reaches a remote: a home of its own (no configuration of the host's), and for ssh remotes an agent. */
+export interface GitAccess {
+  /** A scratch directory: git's HOME, and ssh's known_hosts. */
+  home: string;
+  /** The ssh-agent socket for ssh remotes (`--ssh default`). */
+  sshAgent?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * git for remote work: no terminal prompts (ssh in batch mode too), no system or user configuration of the host.
+ * ssh accepts a host key it has not seen (nothing to compare it with), as BuildKit does without known_hosts; a
+ * GIT_SSH_COMMAND of the user's is taken as it is.
+ */
+function git(args: string[], o: GitAccess & { cwd?: string }): Promise<{ stdout: string }> {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: o.home,
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
-    ...(process.env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK } : {}),
-    ...(process.env.GIT_SSH_COMMAND ? { GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND } : {}),
+    GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND
+      ?? `ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${join(o.home, 'known_hosts')}`,
+    ...(o.sshAgent ? { SSH_AUTH_SOCK: o.sshAgent } : {}),
   };
   return execFile('git', args, { env, ...(o.cwd ? { cwd: o.cwd } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 }
@@ -96,12 +113,12 @@ function gitFailure(e: unknown): string {
  * The commit a reference names on its remote (`git ls-remote`): a full commit id is taken as it is; a branch or tag
  * is looked up (an annotated tag gives the commit it points to); no ref means the remote's HEAD.
  */
-export async function resolveGitCommit(ref: GitRef, scratch: string, signal?: AbortSignal): Promise<string> {
+export async function resolveGitCommit(ref: GitRef, access: GitAccess): Promise<string> {
   if (ref.ref && FULL_SHA.test(ref.ref)) return ref.ref;
   const want = ref.ref ?? 'HEAD';
   let out: string;
   try {
-    out = (await git(['ls-remote', ref.remote, want, `${want}^{}`], { home: scratch, ...(signal ? { signal } : {}) })).stdout;
+    out = (await git(['ls-remote', ref.remote, want, `${want}^{}`], access)).stdout;
   } catch (e) {
     throw invalidArgument(`failed to read git repository ${ref.remote}: ${gitFailure(e)}`);
   }
@@ -119,9 +136,9 @@ export async function resolveGitCommit(ref: GitRef, scratch: string, signal?: Ab
  * Checks out `commit` of the repository into `dir` (made here), shallow where the remote allows it; without
  * keepGitDir the .git directory is removed. Returns the directory to add (the subdir, if any) and the commit's time.
  */
-export async function checkoutGit(ref: GitRef, commit: string, dir: string, scratch: string, signal?: AbortSignal): Promise<{ root: string; time: Date }> {
+export async function checkoutGit(ref: GitRef, commit: string, dir: string, access: GitAccess): Promise<{ root: string; time: Date }> {
   mkdirSync(dir, { recursive: true });
-  const o = { cwd: dir, home: scratch, ...(signal ? { signal } : {}) };
+  const o = { ...access, cwd: dir };
   try {
     await git(['init', '-q'], o);
     await git(['remote', 'add', 'origin', ref.remote], o);
@@ -141,10 +158,14 @@ export async function checkoutGit(ref: GitRef, commit: string, dir: string, scra
     }
     if (!fetched) throw invalidArgument(`failed to fetch commit ${commit} of ${ref.remote}`);
     await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', commit], o);
-    await git(['submodule', 'update', '--init', '--recursive', '--depth', '1', '-q'], o).catch(() => undefined);
+    if (existsSync(join(dir, '.gitmodules'))) {
+      // Submodules are part of the source (BuildKit fetches them): one that cannot be fetched fails the step.
+      await git(['submodule', 'update', '--init', '--recursive', '-q'], o);
+    }
     const time = new Date(Number((await git(['log', '-1', '--format=%ct', commit], o)).stdout.trim()) * 1000);
     if (!ref.keepGitDir) rmSync(join(dir, '.git'), { recursive: true, force: true });
-    return { root: ref.subdir ? join(dir, ref.subdir) : dir, time };
+    // Resolved inside the checkout: a symlink in the repository never leads the subdir out of it.
+    return { root: ref.subdir ? resolveInRoot(dir, ref.subdir) : dir, time };
   } catch (e) {
     if (e instanceof Error && 'kind' in e) throw e;
     throw invalidArgument(`failed to check out ${ref.remote}: ${gitFailure(e)}`);

@@ -10,6 +10,12 @@ import { resolveInRoot } from '../storage/rootpath.js';
 
 const READ_BUF = Buffer.allocUnsafe(1 << 20);
 
+/**
+ * Past this many entries under one source, its digests fold into one input named `<path>/**` (a digest of them
+ * all): a whole base image read by `RUN --mount=from=` stays one line of the step's record, not thousands.
+ */
+export const FOLD_LIMIT = 2000;
+
 /** A source of a step that names no file in the stage: its message, for the step to report. */
 export class SourceMissing extends Error {}
 
@@ -72,12 +78,22 @@ export function stageInputs(root: string, from: string, sources: readonly string
         throw new SourceMissing(`"${raw}" not found in the source`);
       }
       if (o.ex && !st.isDirectory() && o.ex.ignores(name)) continue;
-      out.set(stageInputName(from, name), entryDigest(abs, st));
-      if (!st.isDirectory()) continue;
+      if (!st.isDirectory()) {
+        out.set(stageInputName(from, name), entryDigest(abs, st));
+        continue;
+      }
+      const tree = new Map<string, string>([[stageInputName(from, name), entryDigest(abs, st)]]);
       for (const e of walkDir(abs)) {
         if (o.ex?.ignores(e.rel)) continue;
-        out.set(stageInputName(from, name === '.' ? e.rel : `${name}/${e.rel}`), entryDigest(e.abs, e.stat));
+        tree.set(stageInputName(from, name === '.' ? e.rel : `${name}/${e.rel}`), entryDigest(e.abs, e.stat));
       }
+      if (tree.size <= FOLD_LIMIT) {
+        for (const [k, v] of tree) out.set(k, v);
+        continue;
+      }
+      const h = createHash('sha256');
+      for (const [k, v] of [...tree].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`${k}\0${v}\n`);
+      out.set(`${stageInputName(from, name).replace(/\/$/, '')}/**`, h.digest('hex'));
     }
   }
   return out;

@@ -352,8 +352,8 @@ describe('berth system prune', { concurrency: false }, () => {
     const dir = writeBuildContext(join(work, `ctx-${++seq}`), { Dockerfile: `FROM busybox\nRUN echo started-${Date.now()}; sleep 60\n` });
     const k = runAsync(b, ['build', '--progress', 'plain', dir]);
     pid = String(k.child.pid);
-    for (let i = 0; i < 200 && !/started-/.test(k.stderr()); i++) await sleep(50);
-    assert.match(k.stderr(), /started-/);
+    for (let i = 0; i < 200 && !/^#\d+ started-/m.test(k.stderr()); i++) await sleep(50);
+    assert.match(k.stderr(), /^#\d+ started-/m);
     k.child.kill('SIGKILL');
     await k.done;
     const left = (): string[] => {
