@@ -925,92 +925,93 @@ export class Builder {
     const forwards: { close(): Promise<void> }[] = [];
     let sshIndex = 0;
     const fail = (msg: string) => new BuildError(`${this.dfName}:${instr.line}: ${at.text}: ${msg}`);
-    for (const [i, m] of instr.mounts.entries()) {
-      const target = m.target === undefined ? undefined : posix.resolve(r.cwd, m.target);
-      if (m.type === 'secret') {
-        const sid = m.id ?? '';
-        const secret = this.o.secrets?.get(sid);
-        let value: Buffer | undefined;
-        if (secret?.file) value = readFileSync(secret.file);
-        else if (secret?.env !== undefined && process.env[secret.env] !== undefined) value = Buffer.from(process.env[secret.env]!);
-        if (value === undefined) {
-          if (m.required) throw fail(`secret ${sid} not found (give it with --secret id=${sid},src=FILE or env=VAR)`);
-          continue;
-        }
-        if (m.env) env.push(`${m.env}=${value.toString()}`);
-        if (target || !m.env) {
-          // On a tmpfs of the host, bind-mounted read-only into this step only: never on disk, never in a layer.
+    const tail: string[] = [];
+    const partial = { stdout: '', stderr: '' };
+    let result;
+    // Mounts made for the step (sources, secrets, ssh sockets) are released on every way out, also a failure midway.
+    try {
+      for (const [i, m] of instr.mounts.entries()) {
+        const target = m.target === undefined ? undefined : posix.resolve(r.cwd, m.target);
+        if (m.type === 'secret') {
+          const sid = m.id ?? '';
+          const secret = this.o.secrets?.get(sid);
+          let value: Buffer | undefined;
+          if (secret?.file) value = readFileSync(secret.file);
+          else if (secret?.env !== undefined && process.env[secret.env] !== undefined) value = Buffer.from(process.env[secret.env]!);
+          if (value === undefined) {
+            if (m.required) throw fail(`secret ${sid} not found (give it with --secret id=${sid},src=FILE or env=VAR)`);
+            continue;
+          }
+          if (m.env) env.push(`${m.env}=${value.toString()}`);
+          if (target || !m.env) {
+            // On a tmpfs of the host, bind-mounted read-only into this step only: never on disk, never in a layer.
+            const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
+            mkdirSync(dir, { mode: 0o700 });
+            this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+            released.push(dir);
+            const file = join(dir, 'secret');
+            writeFileSync(file, value, { mode: m.mode ?? 0o400 });
+            lchownSync(file, m.uid ?? 0, m.gid ?? 0);
+            const dst = target ?? `/run/secrets/${sid}`;
+            mounts.push(bindMount(file, dst, { readonly: true }));
+          }
+        } else if (m.type === 'cache') {
+          // Taken by runStep per the sharing mode; a `from` stage seeds the cache on first use.
+          const s = r.sources.get(i);
+          mounts.push(cacheMountRequest(this.cache.mountsDir, m, target!, s && 'lowers' in s ? { key: s.key, open: () => this.mountSource(s), close: (mnt) => this.releaseSource(mnt) } : undefined));
+        } else if (m.type === 'tmpfs') {
+          mounts.push(tmpfsMount(target!, m.size ? [`size=${parseSize(m.size)}`] : []));
+        } else if (m.type === 'bind') {
+          const s = r.sources.get(i)!;
+          let src: string;
+          if ('lowers' in s) {
+            const mnt = this.mountSource(s, !m.readonly);
+            released.push(mnt);
+            src = resolveInRoot(mnt, m.source ?? '/');
+            if (!existsSync(src)) throw fail(`--mount=from=${m.from}: ${m.source ?? '/'} not found`);
+          } else if (s.stat.isDirectory() && (this.context.ignore.patterns.length > 0 || !m.readonly)) {
+            // The step sees the context as the build does (.dockerignore applied), and never writes to it.
+            const dir = this.scratchDir();
+            const items: CopyItem[] = this.context.tree(s.rel).map((f) => ({ kind: 'entry', src: f.abs, stat: f.stat, dest: s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1) }));
+            placeItems(dir, items, { uid: 0, gid: 0, chownParents: false });
+            src = dir;
+          } else if (!m.readonly) {
+            const dir = this.scratchDir();
+            cpSync(s.abs, join(dir, 'f'), { verbatimSymlinks: true });
+            src = join(dir, 'f');
+          } else {
+            src = s.abs;
+          }
+          mounts.push(bindMount(src, target!, { readonly: m.readonly }));
+        } else if (m.type === 'ssh') {
+          // The agent of --ssh ID, through a socket of this step's own (its owner and mode as the mount asks).
+          const sid = m.id ?? 'default';
+          const agent = this.o.ssh?.get(sid);
+          if (agent === undefined) {
+            if (m.required) throw fail(`no SSH key ${JSON.stringify(sid)} forwarded from the client (give it with --ssh ${sid}[=SOCKET])`);
+            continue;
+          }
+          const dst = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
+          // The runtime mounts the socket as root: its host directory is for nobody else.
           const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
           mkdirSync(dir, { mode: 0o700 });
           this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
           released.push(dir);
-          const file = join(dir, 'secret');
-          writeFileSync(file, value, { mode: m.mode ?? 0o400 });
-          lchownSync(file, m.uid ?? 0, m.gid ?? 0);
-          const dst = target ?? `/run/secrets/${sid}`;
-          mounts.push(bindMount(file, dst, { readonly: true }));
-        }
-      } else if (m.type === 'cache') {
-        // Taken by runStep per the sharing mode; a `from` stage seeds the cache on first use.
-        const s = r.sources.get(i);
-        mounts.push(cacheMountRequest(this.cache.mountsDir, m, target!, s && 'lowers' in s ? { key: s.key, open: () => this.mountSource(s), close: (mnt) => this.releaseSource(mnt) } : undefined));
-      } else if (m.type === 'tmpfs') {
-        mounts.push(tmpfsMount(target!, m.size ? [`size=${parseSize(m.size)}`] : []));
-      } else if (m.type === 'bind') {
-        const s = r.sources.get(i)!;
-        let src: string;
-        if ('lowers' in s) {
-          const mnt = this.mountSource(s, !m.readonly);
-          released.push(mnt);
-          src = resolveInRoot(mnt, m.source ?? '/');
-          if (!existsSync(src)) throw fail(`--mount=from=${m.from}: ${m.source ?? '/'} not found`);
-        } else if (s.stat.isDirectory() && (this.context.ignore.patterns.length > 0 || !m.readonly)) {
-          // The step sees the context as the build does (.dockerignore applied), and never writes to it.
-          const dir = this.scratchDir();
-          const items: CopyItem[] = this.context.tree(s.rel).map((f) => ({ kind: 'entry', src: f.abs, stat: f.stat, dest: s.rel === '.' ? f.rel : f.rel.slice(s.rel.length + 1) }));
-          placeItems(dir, items, { uid: 0, gid: 0, chownParents: false });
-          src = dir;
-        } else if (!m.readonly) {
-          const dir = this.scratchDir();
-          cpSync(s.abs, join(dir, 'f'), { verbatimSymlinks: true });
-          src = join(dir, 'f');
+          const fwd = await forwardAgent(agent, join(dir, 'agent.sock'), { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+          forwards.push(fwd);
+          this.cleanups.push(() => void fwd.close());
+          mounts.push(bindMount(join(dir, 'agent.sock'), dst, { readonly: true }));
+          if (sshIndex === 0) env.push(`SSH_AUTH_SOCK=${dst}`);
+          sshIndex++;
         } else {
-          src = s.abs;
+          throw fail(`--mount=type=${m.type} is not supported by berth`);
         }
-        mounts.push(bindMount(src, target!, { readonly: m.readonly }));
-      } else if (m.type === 'ssh') {
-        // The agent of --ssh ID, through a socket of this step's own (its owner and mode as the mount asks).
-        const sid = m.id ?? 'default';
-        const agent = this.o.ssh?.get(sid);
-        if (agent === undefined) {
-          if (m.required) throw fail(`no SSH key ${JSON.stringify(sid)} forwarded from the client (give it with --ssh ${sid}[=SOCKET])`);
-          continue;
-        }
-        const dst = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
-        // The runtime mounts the socket as root: its host directory is for nobody else.
-        const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
-        mkdirSync(dir, { mode: 0o700 });
-        this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        released.push(dir);
-        const fwd = await forwardAgent(agent, join(dir, 'agent.sock'), { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
-        forwards.push(fwd);
-        this.cleanups.push(() => void fwd.close());
-        mounts.push(bindMount(join(dir, 'agent.sock'), dst, { readonly: true }));
-        if (sshIndex === 0) env.push(`SSH_AUTH_SOCK=${dst}`);
-        sshIndex++;
-      } else {
-        throw fail(`--mount=type=${m.type} is not supported by berth`);
       }
-    }
-    if (r.program) {
-      const dir = this.scratchDir();
-      writeFileSync(join(dir, r.program.name), r.program.content, { mode: 0o755 });
-      mounts.push(bindMount(join(dir, r.program.name), `${PROGRAM_DIR}/${r.program.name}`, { readonly: true }));
-    }
-    const tail: string[] = [];
-    const partial = { stdout: '', stderr: '' };
-    let result;
-    try {
+      if (r.program) {
+        const dir = this.scratchDir();
+        writeFileSync(join(dir, r.program.name), r.program.content, { mode: 0o755 });
+        mounts.push(bindMount(join(dir, r.program.name), `${PROGRAM_DIR}/${r.program.name}`, { readonly: true }));
+      }
       result = await runStep(this.engine, rootfs, {
         args: r.args,
         env,
