@@ -103,9 +103,14 @@ interface StageResult {
 /** Where a step is, for its progress line, its cache position and its messages. */
 interface StepAt {
   stage: Stage;
-  /** 1-based position in the stage (FROM is 1). */
+  /**
+   * 1-based position among the stage's numbered steps, as BuildKit numbers them: FROM an image, then each ADD, COPY,
+   * RUN and WORKDIR (metadata instructions share the number of the step before them).
+   */
   index: number;
   total: number;
+  /** 1-based position among all the stage's instructions (ONBUILD triggers first): where the cache looks for its last build. */
+  position: number;
   instr: Instruction;
   /** The instruction as history and progress show it. */
   text: string;
@@ -337,19 +342,27 @@ export class Builder {
   }
 
   private async buildStage(stage: Stage): Promise<StageResult> {
-    const fromId = ++this.stepSeq;
+    const fromId = stage.base.kind === 'image' ? ++this.stepSeq : 0;
     const base = await this.baseOf(stage);
     this.checkCanceled();
     const triggers = this.triggers(stage, base.state);
     const instructions = [...triggers, ...stage.instructions];
-    const total = instructions.length + 1;
-    this.emit({ type: 'step', id: fromId, name: `[${stage.displayName} 1/${total}] FROM ${stage.baseName}` });
-    this.emit({ type: 'done', id: fromId, ms: 0 });
+    // BuildKit's numbering: FROM counts only for an image (a stage or scratch base shows no step), and only the
+    // instructions that touch the filesystem count after it.
+    const numbered = (i: Instruction) => i.kind === 'ADD' || i.kind === 'COPY' || i.kind === 'RUN' || i.kind === 'WORKDIR';
+    const fromImage = stage.base.kind === 'image';
+    const total = (fromImage ? 1 : 0) + instructions.filter(numbered).length;
+    if (fromImage) {
+      this.emit({ type: 'step', id: fromId, name: `[${stage.displayName} 1/${total}] FROM ${stage.baseName}` });
+      this.emit({ type: 'done', id: fromId, ms: 0 });
+    }
 
     let cur: StageState = { state: base.state, key: base.key, args: new Map(), ran: base.ran ?? false };
-    let index = 1;
+    let index = fromImage ? 1 : 0;
+    let position = 0;
     for (const raw of instructions) {
-      index++;
+      if (numbered(raw)) index++;
+      position++;
       this.checkCanceled();
       // Variables: the stage's ARG values, then the ENV so far (ENV wins over an ARG of the same name).
       const vars = new Map<string, string>(cur.args);
@@ -360,9 +373,9 @@ export class Builder {
       const ex = expandInstruction(raw, vars, this.escape);
       if (!ex.ok) throw new BuildError(this.describe(ex.diagnostic));
       const instr = ex.instruction;
-      const trigger = index - 2 < triggers.length;
+      const trigger = position <= triggers.length;
       const text = (trigger ? 'ONBUILD ' : '') + instructionText(instr);
-      cur = await this.step({ stage, index, total, instr, text }, cur);
+      cur = await this.step({ stage, index, total, position, instr, text }, cur);
     }
     const lowers = await this.lowersOf(cur.state);
     return { state: cur.state, key: cur.key, lowers, stage: true, ran: cur.ran ?? false };
@@ -623,7 +636,7 @@ export class Builder {
 
   /** A step's position: what the last build there read explains this build's miss. */
   private positionOf(at: StepAt): string {
-    return cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.index)]);
+    return cacheKey([this.context.root, this.o.dockerfileRel ?? '', at.stage.displayName, String(at.stage.index), String(at.position)]);
   }
 
   /**
