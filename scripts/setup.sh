@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc tini busybox-static iproute2 nftables make gcc g++ libc6-dev python3 tar gzip bc procps openssl e2fsprogs git buildah podman)
+PACKAGES=(runc tini busybox-static iproute2 nftables make gcc g++ libc6-dev python3 tar gzip bzip2 xz-utils bc procps openssl e2fsprogs git buildah podman)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

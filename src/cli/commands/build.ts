@@ -1,11 +1,11 @@
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Command, CliContext } from '../context.js';
 import { flag } from '../context.js';
 import { invalidArgument } from '../../base/errors.js';
 import { Builder, BuildError, type BuildEvent, type Secret } from '../../build/builder.js';
-import { applyLayer } from '../../storage/apply.js';
+import { archiveKind, extractArchive } from '../../build/add-archive.js';
 import { parseReference } from '../../image/reference.js';
 import { UsageError, errorMessage } from '../exit.js';
 import { TtyProgress, progressMode } from '../progress-tty.js';
@@ -164,15 +164,17 @@ export const build: Command = {
       const network = flag.str(p, 'network');
       if (network && !['none', 'host', 'default'].includes(network)) throw invalidArgument(`network mode "${network}" not supported by berth build: use none or host`);
       if (arg === '-') {
-        // The context is read once: a tar (plain or gzip) is unpacked to a temp dir; anything else is a Dockerfile.
+        // The context is read once: a tar (plain, gzip, bzip2 or xz, as Docker takes) is unpacked to a temp dir;
+        // anything else is a Dockerfile.
         const data = await readAll(ctx.stdin);
         tmp = mkdtempSync(join(tmpdir(), 'berth-context-'));
-        if ((data.length >= 262 && data.subarray(257, 262).toString() === 'ustar') || (data[0] === 0x1f && data[1] === 0x8b)) {
-          await applyLayer((async function* () { yield data; })(), tmp, { plain: true });
-        } else {
-          writeFileSync(join(tmp, 'Dockerfile'), data);
-        }
-        contextDir = tmp;
+        contextDir = join(tmp, 'context');
+        mkdirSync(contextDir);
+        const file = join(tmp, 'stdin');
+        writeFileSync(file, data);
+        if (await archiveKind(file)) await extractArchive(file, contextDir);
+        else writeFileSync(join(contextDir, 'Dockerfile'), data);
+        rmSync(file);
       } else {
         if (!existsSync(arg) || !statSync(arg).isDirectory()) throw invalidArgument(`unable to prepare context: path "${arg}" not found`);
         contextDir = resolve(arg);
