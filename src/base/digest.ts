@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { invalidArgument } from './errors.js';
 
 /** An OCI content digest, always "sha256:<64 hex>". */
@@ -24,6 +24,22 @@ export async function sha256File(path: string): Promise<Digest> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return `sha256:${h.digest('hex')}`;
+}
+
+// Made on first use, never at module load: a module-level buffer would be saved in the startup snapshot (1 MB that
+// every command would load).
+let readBuf: Buffer | undefined;
+
+/** Feeds a file's bytes to a hash, synchronously, through one reused 1 MB buffer (the build's many small files). */
+export function hashFileSync(h: Hash, path: string): void {
+  const buf = (readBuf ??= Buffer.allocUnsafe(1 << 20));
+  const fd = openSync(path, 'r');
+  try {
+    let n: number;
+    while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The 64 hex characters of a digest. */

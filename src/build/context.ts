@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument, notFound } from '../base/errors.js';
+import { hashFileSync } from '../base/digest.js';
 import { atomicWriteJson, readJsonIf } from '../base/fsutil.js';
 import { resolveInRoot } from '../storage/rootpath.js';
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
@@ -82,7 +83,6 @@ export function globIn(root: string, pattern: string, skip?: (rel: string) => 's
  * content and mode only (never mtimes, owners, inode numbers or where the context is on the build machine).
  */
 /** One read buffer for hashing (synchronous use only). */
-const READ_BUF = Buffer.allocUnsafe(1 << 20);
 
 export class BuildContext {
   readonly root: string;
@@ -211,13 +211,7 @@ export class BuildContext {
         return known[1];
       }
       h.update(`file ${mode}\0`);
-      const fd = openSync(f.abs, 'r');
-      try {
-        let n: number;
-        while ((n = readSync(fd, READ_BUF, 0, READ_BUF.length, null)) > 0) h.update(READ_BUF.subarray(0, n));
-      } finally {
-        closeSync(fd);
-      }
+      hashFileSync(h, f.abs);
       const d = h.digest('hex');
       this.digests.set(f.abs, d);
       this.memo.set(f.abs, [sig, d]);

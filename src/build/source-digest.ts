@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+import { hashFileSync } from '../base/digest.js';
 import { cleanSource, globIn, hasGlob } from './context.js';
 import { walkDir } from './copy.js';
 import type { IgnoreMatcher } from './dockerignore.js';
@@ -8,7 +9,6 @@ import { resolveInRoot } from '../storage/rootpath.js';
 // What a step reads from another stage (COPY --from, RUN --mount=type=bind,from=) enters its cache key by content,
 // as BuildKit's content checksums do: a source stage that ran again but produced the same files is still a hit.
 
-const READ_BUF = Buffer.allocUnsafe(1 << 20);
 
 /**
  * Past this many entries under one source, its digests fold into one input named `<path>/**` (a digest of them
@@ -39,13 +39,7 @@ export function entryDigest(abs: string, st: Stats): string {
   else if (st.isDirectory()) h.update(`dir ${meta}`);
   else if (st.isFile()) {
     h.update(`file ${meta}\0`);
-    const fd = openSync(abs, 'r');
-    try {
-      let n: number;
-      while ((n = readSync(fd, READ_BUF, 0, READ_BUF.length, null)) > 0) h.update(READ_BUF.subarray(0, n));
-    } finally {
-      closeSync(fd);
-    }
+    hashFileSync(h, abs);
   } else h.update(`other ${meta} ${st.rdev}`);
   return h.digest('hex');
 }
