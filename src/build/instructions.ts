@@ -8,6 +8,9 @@
 import { parseGoDuration } from '../base/units.js';
 import { isBerthError } from '../base/errors.js';
 import { signalNumber } from '../runtime/signals.js';
+import { parsePortSpec } from '../image/exposed-ports.js';
+
+export { parsePortSpec, type PortSpec } from '../image/exposed-ports.js';
 import { type Diagnostic, type Position, error, warning, withSuggestion } from './diagnostic.js';
 import {
   type Heredoc,
@@ -514,42 +517,6 @@ function parseKeyValues(ctx: Ctx, keyword: 'ENV' | 'LABEL'): EnvInstruction | La
   return keyword === 'ENV'
     ? { ...ctx.base(), kind: 'ENV', pairs, legacy }
     : { ...ctx.base(), kind: 'LABEL', pairs, legacy };
-}
-
-/** A parsed EXPOSE entry: `80`, `80/udp`, `8000-8010/tcp`. */
-export interface PortSpec {
-  start: number;
-  end: number;
-  protocol: 'tcp' | 'udp' | 'sctp';
-  /** An IP or host port was given (`EXPOSE 80:80`); Docker ignores it (ExposeInvalidFormat warns). */
-  hostPart?: string;
-}
-
-/** Parses one EXPOSE port after expansion. A string result is the error message (Docker's wording). */
-export function parsePortSpec(spec: string): PortSpec | string {
-  let rest = spec;
-  let protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    protocol = rest.slice(slash + 1).toLowerCase();
-    rest = rest.slice(0, slash);
-  }
-  if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp') return `invalid proto: ${spec.slice(slash + 1)}`;
-  let hostPart: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon >= 0) {
-    hostPart = rest.slice(0, colon);
-    rest = rest.slice(colon + 1);
-  }
-  const m = /^(\d+)(?:-(\d+))?$/.exec(rest);
-  if (m === null) return `invalid containerPort: ${rest}`;
-  const start = Number(m[1]);
-  const end = m[2] === undefined ? start : Number(m[2]);
-  if (start < 1 || start > 65535 || end < 1 || end > 65535) return `invalid containerPort: ${rest}`;
-  if (end < start) return `invalid range specified for container port: ${rest}`;
-  const p: PortSpec = { start, end, protocol: protocol as PortSpec['protocol'] };
-  if (hostPart !== undefined) p.hostPart = hostPart;
-  return p;
 }
 
 function parseExpose(ctx: Ctx): ExposeInstruction {

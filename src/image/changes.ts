@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { invalidArgument } from '../base/errors.js';
+import { exposedPortKeys, parsePortSpec } from './exposed-ports.js';
 import type { ContainerConfigSpec, HealthConfig } from './types.js';
 
 /**
@@ -234,17 +235,11 @@ function lex(s: string, envList: string[], split: boolean): string[] {
   return out;
 }
 
-/** "80", "80/udp", "8000-8002/tcp" -> ["80/tcp"], ... */
+/** "80", "80/udp", "8000-8002/tcp" -> ["80/tcp"], ... (Docker's --change wording for a bad one). */
 function exposedPorts(spec: string): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/([a-zA-Z]+))?$/.exec(spec);
-  const proto = (m?.[3] ?? 'tcp').toLowerCase();
-  if (!m || !['tcp', 'udp', 'sctp'].includes(proto)) throw invalidArgument(`Invalid containerPort: ${spec}`);
-  const lo = Number(m[1]);
-  const hi = m[2] !== undefined ? Number(m[2]) : lo;
-  if (lo < 1 || hi > 65535 || hi < lo) throw invalidArgument(`Invalid containerPort: ${spec}`);
-  const out: string[] = [];
-  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
-  return out;
+  const p = parsePortSpec(spec);
+  if (typeof p === 'string') throw invalidArgument(`Invalid containerPort: ${spec}`);
+  return exposedPortKeys(p);
 }
 
 const SIGNALS = [
