@@ -18,6 +18,7 @@ import { formatDiagnostic, type Diagnostic } from './diagnostic.js';
 import { expandInstruction } from './expand-instruction.js';
 import { parseDockerfile } from './parser.js';
 import { parseInstructions } from './instructions.js';
+import { exposedPortKeys, parsePortSpec } from '../image/exposed-ports.js';
 import { stagesFor, stageArgValue, resolveStageRef, PROXY_ARGS, type Stage, type StageGraph } from './stages.js';
 import type { Instruction, CommandLine, CopyInstruction, AddInstruction, RunInstruction } from './instructions.js';
 import { createIgnoreMatcher, type IgnoreMatcher } from './dockerignore.js';
@@ -96,8 +97,6 @@ interface StageResult {
   lowers: string[];
   /** A stage of this build (else an image). */
   stage: boolean;
-  /** Some step of the stage (or of the stages it is based on) ran in this build instead of hitting the cache. */
-  ran: boolean;
 }
 
 /** Where a step is, for its progress line, its cache position and its messages. */
@@ -149,11 +148,8 @@ interface Applied {
   placed?: PlacedFiles;
 }
 
-/**
- * A stage between steps: its image state, cache key, ARG values, whether it set CMD itself, and whether a step of it
- * ran (missed the cache) in this build.
- */
-type StageState = { state: BuildState; key: string; args: Map<string, string>; declared?: string[]; cmdSet?: boolean; ran?: boolean };
+/** A stage between steps: its image state, cache key, ARG values (and every ARG declared), and whether it set CMD itself. */
+type StageState = { state: BuildState; key: string; args: Map<string, string>; declared?: string[]; cmdSet?: boolean };
 
 /** Placeholder diff ids of layers still being archived are `sha256:pending-<step>` (never written anywhere). */
 const PENDING_PREFIX = 'pending-';
@@ -292,7 +288,7 @@ export class Builder {
     return this.o.sourceDateEpoch !== undefined ? new Date(this.o.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   }
 
-  private async baseOf(stage: Stage): Promise<{ state: BuildState; key: string; ran?: boolean }> {
+  private async baseOf(stage: Stage): Promise<{ state: BuildState; key: string }> {
     if (stage.base.kind === 'scratch') {
       return {
         state: { config: { architecture: 'amd64', os: 'linux', config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] }, layers: [] },
@@ -301,7 +297,7 @@ export class Builder {
     }
     if (stage.base.kind === 'stage') {
       const dep = await this.stageResult(this.graph.stages[stage.base.index]!);
-      return { state: structuredClone(dep.state), key: dep.key, ran: dep.ran };
+      return { state: structuredClone(dep.state), key: dep.key };
     }
     let img: Image;
     try {
@@ -357,7 +353,7 @@ export class Builder {
       this.emit({ type: 'done', id: fromId, ms: 0 });
     }
 
-    let cur: StageState = { state: base.state, key: base.key, args: new Map(), ran: base.ran ?? false };
+    let cur: StageState = { state: base.state, key: base.key, args: new Map() };
     let index = fromImage ? 1 : 0;
     let position = 0;
     for (const raw of instructions) {
@@ -378,7 +374,7 @@ export class Builder {
       cur = await this.step({ stage, index, total, position, instr, text }, cur);
     }
     const lowers = await this.lowersOf(cur.state);
-    return { state: cur.state, key: cur.key, lowers, stage: true, ran: cur.ran ?? false };
+    return { state: cur.state, key: cur.key, lowers, stage: true };
   }
 
   /** A throwaway Image view of a build state, for the layer store. */
@@ -625,7 +621,7 @@ export class Builder {
       }
       trace(`step ${id}: done`);
       this.emit({ type: 'done', id, ms: Date.now() - t0 });
-      return { ...prev, state: next, key, ran: true };
+      return { ...prev, state: next, key };
     } catch (e) {
       return this.failStep(id, e);
     } finally {
@@ -777,7 +773,7 @@ export class Builder {
           throw new BuildError(`${this.dfName}:${line}: --from=${from}: no stage or local image of that name`);
         }
         const lowers = await this.engine.layers.ensure(img);
-        return { state: { config: img.config, layers: img.manifest.layers }, key: cacheKey(['image', img.id]), lowers, stage: false, ran: false };
+        return { state: { config: img.config, layers: img.manifest.layers }, key: cacheKey(['image', img.id]), lowers, stage: false };
       })();
       this.images.set(from, p);
     }
@@ -821,6 +817,17 @@ export class Builder {
   private gitAccess(home: string): GitAccess {
     const agent = this.o.ssh?.get('default') ?? process.env.SSH_AUTH_SOCK;
     return { home, ...(agent ? { sshAgent: agent } : {}), signal: this.signal };
+  }
+
+  /**
+   * A directory of this build's own on the host's tmpfs, for nobody else (0700; the runtime mounts from it as root),
+   * for a step's secrets and ssh sockets: swept if the build is killed, removed when the build ends.
+   */
+  private secretDir(): string {
+    const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
+    mkdirSync(dir, { mode: 0o700 });
+    this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
   }
 
   /** A directory of this build's own under <root>/tmp (swept if the build is killed), removed when the build ends. */
@@ -958,9 +965,7 @@ export class Builder {
           if (m.env) env.push(`${m.env}=${value.toString()}`);
           if (target || !m.env) {
             // On a tmpfs of the host, bind-mounted read-only into this step only: never on disk, never in a layer.
-            const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
-            mkdirSync(dir, { mode: 0o700 });
-            this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+            const dir = this.secretDir();
             released.push(dir);
             const file = join(dir, 'secret');
             writeFileSync(file, value, { mode: m.mode ?? 0o400 });
@@ -1005,10 +1010,7 @@ export class Builder {
             continue;
           }
           const dst = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
-          // The runtime mounts the socket as root: its host directory is for nobody else.
-          const dir = join(SECRET_DIR, `${SECRET_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
-          mkdirSync(dir, { mode: 0o700 });
-          this.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+          const dir = this.secretDir();
           released.push(dir);
           const fwd = await forwardAgent(agent, join(dir, 'agent.sock'), { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
           forwards.push(fwd);
@@ -1354,16 +1356,11 @@ export function isDockerfileFrontend(image: string): boolean {
 }
 
 /** EXPOSE's ports as the image config keys them: "80" is "80/tcp", protocols in lower case, ranges one by one. */
-export function exposedPorts(spec: string): string[] {
-  const slash = spec.lastIndexOf('/');
-  const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1).toLowerCase() || 'tcp';
-  // "[ip:][hostPort:]containerPort": only the container's port is exposed.
-  const port = (slash < 0 ? spec : spec.slice(0, slash)).split(':').at(-1)!;
-  const m = /^(\d+)-(\d+)$/.exec(port);
-  if (!m) return [`${port}/${proto}`];
-  const out: string[] = [];
-  for (let p = Number(m[1]); p <= Number(m[2]); p++) out.push(`${p}/${proto}`);
-  return out;
+function exposedPorts(spec: string): string[] {
+  const p = parsePortSpec(spec);
+  // Checked when the instruction was expanded; only the container's port of "[ip:][hostPort:]port" is exposed.
+  if (typeof p === 'string') throw new BuildError(`EXPOSE ${spec}: ${p}`);
+  return exposedPortKeys(p);
 }
 
 /** HEALTHCHECK's history text: Go's %+v of the config BuildKit writes. */

@@ -49,7 +49,10 @@ export interface StepRecord {
   inputs: Record<string, string>;
   /** The stage settings the step depends on (FsWork.settings): which of them changed explains a miss. */
   settings?: Record<string, string>;
-  /** The cache keys of the stages whose files are among the inputs: the next build reuses their digests at the same key. */
+  /**
+   * Per stage whose files are among the inputs, a digest of its layer chain and of what was read of it: the next
+   * build at this position reuses the recorded digests when its own is the same (Builder.stageInputsOf).
+   */
   sources?: Record<string, string>;
 }
 

@@ -82,8 +82,6 @@ export function globIn(root: string, pattern: string, skip?: (rel: string) => 's
  * .dockerignore applies to everything COPY and ADD see. Each file is hashed at most once per build, from its
  * content and mode only (never mtimes, owners, inode numbers or where the context is on the build machine).
  */
-/** One read buffer for hashing (synchronous use only). */
-
 export class BuildContext {
   readonly root: string;
   readonly ignore: IgnoreMatcher;

@@ -39,7 +39,6 @@ export interface Started {
   attach?: Socket;
 }
 
-
 /** Mounts the container's overlay root (image layers read-only under its thin writable layer). */
 export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
   const rootfs = rec.GraphDriver.Data.MergedDir;
@@ -131,12 +130,9 @@ function initBinary(): string {
 }
 
 /**
- * The process's environment: Config.Env, with Docker's TERM=xterm for a tty (after PATH, where Docker puts it) and
- * the user's HOME, unless Config.Env sets them. Docker adds TERM when it builds the spec, so `inspect` does not show it.
- */
-/**
  * The environment of a container's process (or, with the exec's tty, of an exec), as Docker's daemon builds it:
  * PATH, HOSTNAME and (with a tty) TERM first, each replaced in place by Config.Env; HOME last if still unset.
+ * Docker adds TERM when it builds the spec, so `inspect` does not show it.
  */
 export function processEnv(c: ContainerConfig, hostname: string, home: string, tty: boolean = c.Tty): string[] {
   const env = [`PATH=${spec.DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
